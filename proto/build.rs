@@ -1,0 +1,22 @@
+//! Compiles the resource model with protox (no system `protoc`) and prost.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/agora/resource/v1/resource.proto"];
+    let fds = protox::compile(files, ["proto"])?;
+    let mut config = prost_build::Config::new();
+    config
+        .type_attribute(".agora", "#[derive(serde::Serialize)]")
+        .type_attribute(".agora", "#[serde(rename_all = \"camelCase\")]")
+        .field_attribute(
+            "agora.resource.v1.TlsCertificate.key_pem",
+            "#[serde(serialize_with = \"crate::redact\")]",
+        )
+        .field_attribute(
+            "agora.resource.v1.UpstreamTls.client_key_pem",
+            "#[serde(serialize_with = \"crate::redact\")]",
+        )
+        .extern_path(".google.protobuf.Duration", "crate::Duration");
+    config.compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

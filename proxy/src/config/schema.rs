@@ -1,0 +1,399 @@
+//! The local YAML config file, as typed structs. Field names follow Gateway API (`HTTPRoute`)
+//! wherever a concept exists there, so a route written for a cluster reads the same here.
+//! Unknown fields are errors, so a typo never silently disables a feature.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LocalConfig {
+    /// `namespace/name` of the gateway this file stands for (labels metrics and logs).
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub binds: Vec<BindConfig>,
+    #[serde(default)]
+    pub backends: Vec<BackendConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BindConfig {
+    pub port: u16,
+    #[serde(default)]
+    pub address: Option<String>,
+    pub listeners: Vec<ListenerConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    #[default]
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    Https,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListenerConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// A certificate and key, each inline (PEM) or from a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ListenerTls {
+    #[serde(default)]
+    pub cert: Option<String>,
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    #[serde(default)]
+    pub matches: Vec<MatchConfig>,
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    #[serde(default)]
+    pub backend_refs: Vec<BackendRefConfig>,
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsConfig>,
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+    #[serde(default)]
+    pub max_request_body_bytes: Option<u64>,
+    #[serde(default)]
+    pub buffer_request_body: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum PathMatchType {
+    Exact,
+    PathPrefix,
+    RegularExpression,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum ValueMatchType {
+    #[default]
+    Exact,
+    RegularExpression,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PathMatchConfig {
+    #[serde(rename = "type", default = "default_path_type")]
+    pub kind: PathMatchType,
+    #[serde(default = "default_path")]
+    pub value: String,
+}
+
+fn default_path_type() -> PathMatchType {
+    PathMatchType::PathPrefix
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ValueMatchConfig {
+    #[serde(rename = "type", default)]
+    pub kind: ValueMatchType,
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchConfig {
+    #[serde(default)]
+    pub path: Option<PathMatchConfig>,
+    #[serde(default)]
+    pub headers: Vec<ValueMatchConfig>,
+    #[serde(default)]
+    pub query_params: Vec<ValueMatchConfig>,
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum FilterType {
+    RequestHeaderModifier,
+    ResponseHeaderModifier,
+    #[serde(rename = "URLRewrite")]
+    UrlRewrite,
+    RequestRedirect,
+    RequestMirror,
+    DirectResponse,
+}
+
+/// A Gateway API style filter: `type` names which one of the fields below is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilterConfig {
+    #[serde(rename = "type")]
+    pub kind: FilterType,
+    #[serde(default)]
+    pub request_header_modifier: Option<HeaderModifierConfig>,
+    #[serde(default)]
+    pub response_header_modifier: Option<HeaderModifierConfig>,
+    #[serde(default, rename = "urlRewrite")]
+    pub url_rewrite: Option<UrlRewriteConfig>,
+    #[serde(default)]
+    pub request_redirect: Option<RedirectConfig>,
+    #[serde(default)]
+    pub request_mirror: Option<MirrorConfig>,
+    #[serde(default)]
+    pub direct_response: Option<DirectResponseConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderValueConfig {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderModifierConfig {
+    #[serde(default)]
+    pub set: Vec<HeaderValueConfig>,
+    #[serde(default)]
+    pub add: Vec<HeaderValueConfig>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum PathModifierType {
+    ReplaceFullPath,
+    ReplacePrefixMatch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PathModifierConfig {
+    #[serde(rename = "type")]
+    pub kind: PathModifierType,
+    #[serde(default)]
+    pub replace_full_path: Option<String>,
+    #[serde(default)]
+    pub replace_prefix_match: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UrlRewriteConfig {
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathModifierConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedirectConfig {
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathModifierConfig>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub status_code: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MirrorConfig {
+    pub backend_ref: BackendName,
+    #[serde(default)]
+    pub percent: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendName {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectResponseConfig {
+    pub status: u16,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendRefConfig {
+    pub name: String,
+    #[serde(default)]
+    pub weight: Option<u32>,
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TimeoutsConfig {
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default)]
+    pub backend_request: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetryConfig {
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub codes: Vec<u16>,
+    #[serde(default)]
+    pub backoff: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendConfig {
+    pub name: String,
+    /// A single endpoint (shorthand for a one-element `endpoints`).
+    #[serde(default, rename = "static")]
+    pub single: Option<EndpointConfig>,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+    #[serde(default)]
+    pub load_balancing: Option<LoadBalancingConfig>,
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+    #[serde(default)]
+    pub tls: Option<UpstreamTlsConfig>,
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// Plaintext HTTP/2 (prior knowledge) to the upstream, e.g. for gRPC.
+    #[serde(default)]
+    pub http2: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum LbMode {
+    #[default]
+    RoundRobin,
+    LeastRequest,
+    ConsistentHash,
+    Random,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadBalancingConfig {
+    #[serde(default)]
+    pub mode: LbMode,
+    #[serde(default)]
+    pub hash_on: Option<HashOnConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HashOnConfig {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+    #[serde(default, rename = "sourceIP")]
+    pub source_ip: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheckConfig {
+    #[serde(default)]
+    pub consecutive_failures: Option<u32>,
+    #[serde(default)]
+    pub base_ejection_time: Option<String>,
+    #[serde(default)]
+    pub active: Option<ActiveHealthCheckConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActiveHealthCheckConfig {
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub unhealthy_threshold: Option<u32>,
+    #[serde(default)]
+    pub healthy_threshold: Option<u32>,
+    #[serde(default)]
+    pub expected_statuses: Vec<u16>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpstreamTlsConfig {
+    #[serde(default)]
+    pub sni: Option<String>,
+    #[serde(default)]
+    pub ca: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub client_cert: Option<String>,
+    #[serde(default)]
+    pub client_cert_file: Option<String>,
+    #[serde(default)]
+    pub client_key: Option<String>,
+    #[serde(default)]
+    pub client_key_file: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default)]
+    pub http2: bool,
+}

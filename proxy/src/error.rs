@@ -1,0 +1,70 @@
+//! The proxy's one error type, and the one place that maps it onto an HTTP status and a JSON
+//! body for the client.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in the proxy, from config loading to serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config (file or xDS) failed validation; `field` names where.
+    #[error("invalid config at {field}: {message}")]
+    InvalidConfig { field: String, message: String },
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    /// No listener or route matched the request.
+    #[error("no route matches {host}{path}")]
+    NoRoute { host: String, path: String },
+    /// The chosen rule has no usable backend (all references invalid, or no endpoints).
+    #[error("backend unavailable: {0}")]
+    BackendUnavailable(String),
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("upstream request timed out after {0:?}")]
+    UpstreamTimeout(Duration),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl Error {
+    /// Shorthand for a validation error at `field`.
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The HTTP status a client gets for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NoRoute { .. } => 404,
+            Error::BodyTooLarge { .. } => 413,
+            Error::UpstreamTimeout(_) => 504,
+            Error::BadRequest(_) => 400,
+            Error::BackendUnavailable(_) => 500,
+            Error::InvalidConfig { .. } | Error::Read { .. } => 500,
+        }
+    }
+
+    /// A short machine-readable kind, used in the JSON body and the access log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NoRoute { .. } => "route_not_found",
+            Error::BodyTooLarge { .. } => "request_too_large",
+            Error::UpstreamTimeout(_) => "upstream_timeout",
+            Error::BadRequest(_) => "bad_request",
+            Error::BackendUnavailable(_) => "backend_unavailable",
+            Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
+        }
+    }
+
+    /// The JSON body sent to the client: `{"error":{"type":..,"message":..}}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "error": { "type": self.kind(), "message": self.to_string() }
+        }))
+        .unwrap_or_default()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,335 @@
+//! The Pingora adapter: each `ProxyHttp` phase is a thin delegation to a module that knows
+//! nothing of Pingora (routing, filters, backend) plus the small glue in `gateway/`.
+
+mod ctx;
+mod headers;
+mod respond;
+mod upstream;
+
+pub use ctx::RequestCtx;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error as PError, ErrorType};
+
+use crate::body::{self, ReadError, SubrequestInfo};
+use crate::error::Error;
+use crate::ir::FilterIr;
+use crate::metrics::Metrics;
+use crate::mirror::Mirror;
+use crate::routing::{self, Arrival, Decision};
+use crate::store::Store;
+
+/// The gateway's `ProxyHttp` implementation.
+pub struct Gateway {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub mirror: Arc<Mirror>,
+    pub access_log: bool,
+}
+
+impl Gateway {
+    /// Records `e` as the request's outcome and turns it into a Pingora error carrying its
+    /// status; `fail_to_proxy` then writes the JSON body.
+    fn fail(ctx: &mut RequestCtx, e: Error) -> Box<PError> {
+        let status = e.status();
+        let msg = e.to_string();
+        ctx.outcome.error = Some(e);
+        PError::explain(ErrorType::HTTPStatus(status), msg)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    fn allow_spawning_subrequest(&self, _session: &Session, _ctx: &RequestCtx) -> bool {
+        true
+    }
+
+    /// Runs first for every request: routes it, answers redirects and direct responses,
+    /// enforces the body limit and buffers the body when the route asks for it. `Ok(true)`
+    /// means the response has been written here.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+        if let Some(info) = body::subrequest_info(session) {
+            ctx.adopt(info);
+            let len = info.body_len;
+            headers::set_body_length(session.req_header_mut(), len)?;
+            session.enable_retry_buffering();
+            return Ok(false);
+        }
+        let ir = self.store.load();
+        let port = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map_or(0, |a| a.port());
+        let tls = ir.binds.get(&port).is_some_and(|b| b.tls);
+        ctx.route.gateway = ir.gateway.clone();
+        ctx.route.tls = tls;
+        let arrival = Arrival {
+            port,
+            tls,
+            req: session.req_header(),
+        };
+        let (decision, listener) = match routing::decide(&ir, arrival, rand::random()) {
+            Ok(d) => d,
+            Err(e) => return Err(Self::fail(ctx, e)),
+        };
+        ctx.route.listener = listener;
+        ctx.route.route_name = decision.route_name().to_string();
+        match decision {
+            Decision::Redirect {
+                status, location, ..
+            } => {
+                respond::redirect(session, status, &location).await?;
+                ctx.outcome.status = status;
+                Ok(true)
+            }
+            Decision::Direct {
+                status,
+                body,
+                content_type,
+                ..
+            } => {
+                respond::direct(session, status, body, content_type.as_deref()).await?;
+                ctx.outcome.status = status;
+                Ok(true)
+            }
+            Decision::Proxy(plan) => {
+                let rule = plan.rule();
+                ctx.upstream.deadline = rule.request_timeout.map(|t| ctx.start + t);
+                ctx.upstream.retry = rule.retry.clone();
+                ctx.body.limit = rule.max_body;
+                let buffer = rule.buffer_body;
+                if let Some(len) = body::content_length(session.req_header())
+                    && len > rule.max_body
+                {
+                    let limit = rule.max_body;
+                    ctx.route.plan = Some(plan);
+                    return Err(Self::fail(ctx, Error::BodyTooLarge { limit }));
+                }
+                if rule.retry.is_some() {
+                    session.enable_retry_buffering();
+                }
+                let limit = rule.max_body;
+                ctx.route.plan = Some(plan);
+                if !buffer {
+                    return Ok(false);
+                }
+                let body = match body::read_all(session, limit).await {
+                    Ok(b) => b,
+                    Err(ReadError::Gateway(e)) => return Err(Self::fail(ctx, e)),
+                    Err(ReadError::Downstream(e)) => return Err(e),
+                };
+                if body.len() < body::RETRY_BUFFER_LIMIT {
+                    ctx.body.buffered = Some(body);
+                    return Ok(false);
+                }
+                let info = SubrequestInfo {
+                    plan: Box::new(ctx.route.plan.clone().map(|p| *p).ok_or_else(|| {
+                        PError::explain(ErrorType::InternalError, "no plan")
+                    })?),
+                    gateway: ctx.route.gateway.clone(),
+                    body_len: body.len(),
+                    start: ctx.start,
+                    deadline: ctx.upstream.deadline,
+                    client: session.client_addr().and_then(|a| a.as_inet()).copied(),
+                    limit,
+                };
+                ctx.outcome.delegated = true;
+                body::replay_via_subrequest(session, info, body).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Picks the endpoint for this attempt (retries land here again).
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        let plan = ctx
+            .route
+            .plan
+            .clone()
+            .ok_or_else(|| PError::explain(ErrorType::InternalError, "upstream_peer without a route"))?;
+        match upstream::peer(&plan, ctx, session).await {
+            Ok(p) => Ok(p),
+            Err(e) => Err(Self::fail(ctx, e)),
+        }
+    }
+
+    /// Counts streamed body bytes against the limit and feeds a mirror, if any.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if ctx.route.from_subrequest {
+            return Ok(());
+        }
+        if let Err(e) = ctx.body.account(body.as_ref()) {
+            return Err(Self::fail(ctx, e));
+        }
+        ctx.mirror.feed(body.as_ref(), end_of_stream);
+        Ok(())
+    }
+
+    /// Applies request header modifiers and URL rewrites to the upstream request, and starts
+    /// mirrors with the final headers.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let Some(plan) = ctx.route.plan.clone() else {
+            return Ok(());
+        };
+        headers::apply_request_filters(&plan, req)?;
+        if ctx.upstream.attempt == 1 && !ctx.route.from_subrequest {
+            for f in plan.filters() {
+                if let FilterIr::Mirror { backend, fraction } = f {
+                    let has_body = ctx.body.buffered.is_some() || headers::has_body(req);
+                    self.mirror.start(backend.clone(), *fraction, req, ctx.body.buffered.clone(), has_body, &mut ctx.mirror, &self.metrics);
+                }
+            }
+            if !headers::has_body(session.req_header()) {
+                ctx.mirror.feed(None, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sees the upstream's response header first: passive health, retry on status codes.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let status = resp.status.as_u16();
+        upstream::record_response(ctx, status);
+        if upstream::retry_on_status(ctx, status) {
+            let mut e = PError::explain(ErrorType::HTTPStatus(status), "retrying on status");
+            e.set_retry(true);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Applies response header modifiers.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.outcome.status = resp.status.as_u16();
+        if let Some(plan) = &ctx.route.plan {
+            headers::apply_response_filters(plan, resp)?;
+        }
+        Ok(())
+    }
+
+    /// Measures new upstream connections.
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let (false, Some(t), Some(plan)) = (reused, ctx.upstream.connect_started, &ctx.route.plan) {
+            self.metrics
+                .upstream_connect
+                .with_label_values(&[plan.backend.name.as_str()])
+                .observe(t.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+
+    /// A connect failure: count it against the endpoint and decide whether to retry.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<PError>,
+    ) -> Box<PError> {
+        upstream::record_failure(ctx);
+        e.set_retry(upstream::may_retry(ctx));
+        e
+    }
+
+    /// An error after connecting: retry only what the route allows and the body permits.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<PError>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<PError> {
+        let mut e = e.more_context(format!("peer: {peer}"));
+        let status_retry = matches!(e.etype(), ErrorType::HTTPStatus(_)) && e.retry();
+        if !status_retry {
+            upstream::record_failure(ctx);
+        }
+        if session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else if status_retry || ctx.upstream.retry.is_some() {
+            e.set_retry(upstream::may_retry(ctx));
+        } else {
+            // Without a retry policy, only a stale pooled connection is worth another try.
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    /// Our own verdicts (404, 413, ...) are outcomes, not proxy errors worth an ERROR line.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _e: &PError) -> bool {
+        ctx.outcome.error.is_some()
+    }
+
+    /// Writes the error response in our JSON shape.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &PError, ctx: &mut RequestCtx) -> FailToProxy {
+        let code = respond::error_status(e, ctx);
+        if code > 0 && !ctx.outcome.delegated {
+            let body = ctx.outcome.error.as_ref().map(Error::to_json).unwrap_or_else(|| {
+                respond::generic_error_json(code, e)
+            });
+            let _ = respond::json(session, code, Bytes::from(body)).await;
+        }
+        ctx.outcome.status = code;
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Runs once per request at the end: metrics, access log, endpoint bookkeeping.
+    async fn logging(&self, session: &mut Session, e: Option<&PError>, ctx: &mut RequestCtx) {
+        ctx.upstream.release();
+        if ctx.outcome.delegated {
+            return;
+        }
+        if ctx.outcome.status == 0
+            && let Some(resp) = session.response_written()
+        {
+            ctx.outcome.status = resp.status.as_u16();
+        }
+        ctx::observe(self, session, e, ctx, Instant::now());
+    }
+}

@@ -1,0 +1,134 @@
+//! The per-request context: one sub-struct per concern, plus the end-of-request observation
+//! (metrics and access log).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use pingora::proxy::Session;
+
+use super::Gateway;
+use super::upstream::UpstreamCtx;
+use crate::access_log;
+use crate::body::{BodyCtx, SubrequestInfo};
+use crate::error::Error;
+use crate::ir::ListenerIr;
+use crate::mirror::MirrorCtx;
+use crate::routing::ProxyPlan;
+
+/// State of one request across Pingora's phases.
+pub struct RequestCtx {
+    pub start: Instant,
+    pub route: RouteCtx,
+    pub upstream: UpstreamCtx,
+    pub body: BodyCtx,
+    pub mirror: MirrorCtx,
+    pub outcome: Outcome,
+}
+
+/// Routing results.
+#[derive(Default)]
+pub struct RouteCtx {
+    pub gateway: String,
+    pub tls: bool,
+    pub listener: Option<Arc<ListenerIr>>,
+    pub plan: Option<Box<ProxyPlan>>,
+    /// Name of the matched route (also for redirects and direct responses).
+    pub route_name: String,
+    /// This request is a replay subrequest; its parent did routing and body checks.
+    pub from_subrequest: bool,
+    /// The client address (carried over into replay subrequests).
+    pub client: Option<SocketAddr>,
+}
+
+/// How the request ended.
+#[derive(Default)]
+pub struct Outcome {
+    pub error: Option<Error>,
+    pub status: u16,
+    /// A replay subrequest served this request and logs it; the parent stays quiet.
+    pub delegated: bool,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            route: RouteCtx::default(),
+            upstream: UpstreamCtx::default(),
+            body: BodyCtx::default(),
+            mirror: MirrorCtx::default(),
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Takes over the parent's routing decision in a replay subrequest.
+    pub fn adopt(&mut self, info: &SubrequestInfo) {
+        self.start = info.start;
+        self.route.gateway = info.gateway.clone();
+        self.route.listener = Some(info.plan.listener.clone());
+        self.route.plan = Some(info.plan.clone());
+        self.route.route_name = info.plan.rule().route_name.clone();
+        self.route.from_subrequest = true;
+        self.route.client = info.client;
+        self.upstream.deadline = info.deadline;
+        self.upstream.retry = info.plan.rule().retry.clone();
+        self.body.limit = info.limit;
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Records metrics and writes the access log line for a finished request.
+pub fn observe(gw: &Gateway, session: &Session, e: Option<&pingora::Error>, ctx: &RequestCtx, now: Instant) {
+    let listener = ctx.route.listener.as_ref().map_or("", |l| l.name.as_str());
+    let route = ctx.route.route_name.as_str();
+    let backend = ctx.route.plan.as_ref().map_or("", |p| p.backend.name.as_str());
+    let req = session.req_header();
+    let status = ctx.outcome.status;
+    let status_str = status.to_string();
+    let status_str = status_str.as_str();
+    let method = req.method.as_str();
+    let elapsed = now.duration_since(ctx.start);
+    gw.metrics
+        .requests
+        .with_label_values(&[ctx.route.gateway.as_str(), listener, route, backend, method, status_str])
+        .inc();
+    gw.metrics
+        .duration
+        .with_label_values(&[ctx.route.gateway.as_str(), listener, route, backend, method])
+        .observe(elapsed.as_secs_f64());
+    if gw.access_log {
+        let host = crate::routing::hostname::request_host(req);
+        let client = ctx
+            .route
+            .client
+            .or_else(|| session.client_addr().and_then(|a| a.as_inet()).copied());
+        access_log::write(&access_log::Record {
+            ts: access_log::timestamp(),
+            gateway: &ctx.route.gateway,
+            listener,
+            route,
+            backend,
+            endpoint: ctx.upstream.endpoint.as_ref().map(|e| e.addr.to_string()),
+            client: client.map(|c| c.to_string()),
+            method,
+            host: &host,
+            path: req.uri.path(),
+            protocol: if session.is_http2() { "HTTP/2" } else { "HTTP/1.1" },
+            status,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            attempts: ctx.upstream.attempt,
+            error: ctx
+                .outcome
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| e.map(|e| e.to_string())),
+        });
+    }
+}

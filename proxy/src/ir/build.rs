@@ -1,0 +1,540 @@
+//! proto resources → IR. Every check that applies to any config source lives here, and any
+//! failure rejects the whole update with the resource key and field that caused it.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_proto::resource::{self as pb, resource::Kind};
+use bytes::Bytes;
+use regex::Regex;
+
+use super::*;
+use crate::backend::{
+    ActiveCheck, BackendIr, BackendSettings, HashOn, LbMode, PassiveCheck, StateRegistry,
+    UpstreamTls,
+};
+use crate::error::{Error, Result};
+use crate::filters::{HeaderModifier, PathRewrite, Redirect};
+use crate::routing::{CompiledMatch, MatchEntry, PathMatcher, RouteTable, ValueMatcher};
+
+/// Builds the IR from a full set of resources. `states` keeps endpoint health across builds.
+pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) -> Result<Ir> {
+    let mut binds = Vec::new();
+    let mut listeners = Vec::new();
+    let mut routes = Vec::new();
+    let mut backend_defs = Vec::new();
+    for r in &resources {
+        match &r.kind {
+            Some(Kind::Bind(b)) => binds.push(b),
+            Some(Kind::Listener(l)) => listeners.push(l),
+            Some(Kind::Route(rt)) => routes.push(rt),
+            Some(Kind::Backend(b)) => backend_defs.push(b),
+            // Policies and service/workload endpoints are consumed by later features.
+            Some(Kind::Policy(_) | Kind::Service(_) | Kind::Workload(_)) | None => {}
+        }
+    }
+
+    let mut backends = HashMap::new();
+    for b in backend_defs {
+        let ir = backend(b, states)?;
+        if backends.insert(b.key.clone(), Arc::new(ir)).is_some() {
+            return Err(Error::invalid(&b.key, "duplicate backend key"));
+        }
+    }
+
+    let mut routes_by_listener: HashMap<&str, Vec<&pb::Route>> = HashMap::new();
+    for r in &routes {
+        routes_by_listener.entry(&r.listener_key).or_default().push(r);
+    }
+
+    let mut bind_listeners: HashMap<&str, Vec<Arc<ListenerIr>>> = HashMap::new();
+    let bind_ports: HashMap<&str, u16> = binds
+        .iter()
+        .map(|b| (b.key.as_str(), u16::try_from(b.port).unwrap_or(0)))
+        .collect();
+    for l in &listeners {
+        let port = *bind_ports.get(l.bind_key.as_str()).ok_or_else(|| {
+            Error::invalid(format!("{}.bindKey", l.key), format!("unknown bind {:?}", l.bind_key))
+        })?;
+        let rs = routes_by_listener.remove(l.key.as_str()).unwrap_or_default();
+        let ir = listener(l, port, &rs, &backends)?;
+        bind_listeners.entry(&l.bind_key).or_default().push(Arc::new(ir));
+    }
+    if let Some((key, _)) = routes_by_listener.into_iter().next() {
+        return Err(Error::invalid(key, "route refers to an unknown listener"));
+    }
+
+    let mut out = HashMap::new();
+    for b in binds {
+        let port = u16::try_from(b.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| Error::invalid(format!("{}.port", b.key), "port must be 1..=65535"))?;
+        let ls = bind_listeners.remove(b.key.as_str()).unwrap_or_default();
+        let tls = ls.iter().any(|l| l.https);
+        if tls && ls.iter().any(|l| !l.https) {
+            return Err(Error::invalid(
+                &b.key,
+                "HTTP and HTTPS listeners cannot share a port",
+            ));
+        }
+        let mut set = ListenerSet::default();
+        for l in ls {
+            if l.hostname.is_empty() {
+                if set.any.replace(l.clone()).is_some() {
+                    return Err(Error::invalid(&l.key, "two listeners without hostname on one port"));
+                }
+            } else if let Some(suffix) = l.hostname.strip_prefix('*') {
+                set.wildcard.push((suffix.to_string(), l));
+            } else if set.exact.insert(l.hostname.clone(), l.clone()).is_some() {
+                return Err(Error::invalid(&l.key, "two listeners with one hostname on one port"));
+            }
+        }
+        set.wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        let ir = BindIr {
+            key: b.key.clone(),
+            address: b.address.clone(),
+            port,
+            tls,
+            listeners: set,
+        };
+        if out.insert(port, Arc::new(ir)).is_some() {
+            return Err(Error::invalid(&b.key, format!("port {port} is bound twice")));
+        }
+    }
+    states.retain_used();
+    Ok(Ir {
+        gateway: gateway.to_string(),
+        binds: out,
+        backends,
+        resources,
+    })
+}
+
+fn listener(
+    l: &pb::Listener,
+    port: u16,
+    routes: &[&pb::Route],
+    backends: &HashMap<String, Arc<BackendIr>>,
+) -> Result<ListenerIr> {
+    if !l.hostname.is_empty() {
+        hostname::validate(&l.hostname).map_err(|e| Error::invalid(format!("{}.hostname", l.key), e))?;
+    }
+    let https = l.protocol == pb::Protocol::Https as i32;
+    let cert = match (&l.tls, https) {
+        (Some(t), true) => Some(Arc::new(
+            certified_key(&t.cert_pem, &t.key_pem)
+                .map_err(|e| Error::invalid(format!("{}.tls", l.key), e))?,
+        )),
+        (None, true) => return Err(Error::invalid(format!("{}.tls", l.key), "HTTPS needs a certificate")),
+        _ => None,
+    };
+    let mut entries = Vec::new();
+    for r in routes {
+        for (i, h) in r.hostnames.iter().enumerate() {
+            hostname::validate(h).map_err(|e| Error::invalid(format!("{}.hostnames[{i}]", r.key), e))?;
+        }
+        // A route whose hostnames do not intersect the listener's does not attach.
+        let Some(hosts) = hostname::intersect(&l.hostname, &r.hostnames) else {
+            continue;
+        };
+        let rule = Arc::new(rule(r, backends)?);
+        let matches = if r.matches.is_empty() {
+            vec![pb::RouteMatch::default()]
+        } else {
+            r.matches.clone()
+        };
+        for (i, m) in matches.iter().enumerate() {
+            let matcher = compile_match(m).map_err(|e| {
+                Error::invalid(format!("{}.matches[{i}]", r.key), e)
+            })?;
+            entries.push((
+                hosts.clone(),
+                MatchEntry {
+                    matcher,
+                    rule: rule.clone(),
+                },
+            ));
+        }
+    }
+    Ok(ListenerIr {
+        key: l.key.clone(),
+        name: l.name.clone(),
+        gateway: l.gateway.clone(),
+        hostname: l.hostname.clone(),
+        https,
+        port,
+        cert,
+        routes: RouteTable::build(entries),
+    })
+}
+
+fn compile_match(m: &pb::RouteMatch) -> std::result::Result<CompiledMatch, String> {
+    use pb::path_match::Kind as P;
+    let path = match m.path.as_ref().and_then(|p| p.kind.as_ref()) {
+        None => PathMatcher::Prefix("/".into()),
+        Some(P::Exact(p)) => PathMatcher::Exact(p.clone()),
+        Some(P::Prefix(p)) => {
+            if !p.starts_with('/') {
+                return Err(format!("path prefix {p:?} must start with '/'"));
+            }
+            let trimmed = p.trim_end_matches('/');
+            PathMatcher::Prefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() })
+        }
+        Some(P::Regex(r)) => PathMatcher::Regex(anchored(r)?),
+    };
+    let values = |list: &[pb::HeaderMatch], header: bool| {
+        list.iter()
+            .map(|h| {
+                let m = match h.value.as_ref().and_then(|v| v.kind.as_ref()) {
+                    Some(pb::string_match::Kind::Exact(e)) => ValueMatcher::Exact(e.clone()),
+                    Some(pb::string_match::Kind::Regex(r)) => ValueMatcher::Regex(anchored(r)?),
+                    None => return Err(format!("match on {:?} has no value", h.name)),
+                };
+                Ok((h.name.clone(), m))
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map(|v| {
+                if header {
+                    v.into_iter().map(|(n, m)| (n.to_ascii_lowercase(), m)).collect()
+                } else {
+                    v
+                }
+            })
+    };
+    let headers = values(&m.headers, true)?
+        .into_iter()
+        .map(|(n, m)| {
+            http::HeaderName::try_from(n.as_str())
+                .map(|n| (n, m))
+                .map_err(|_| format!("{n:?} is not a valid header name"))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let method = if m.method.is_empty() {
+        None
+    } else {
+        Some(
+            http::Method::from_bytes(m.method.as_bytes())
+                .map_err(|_| format!("{:?} is not a valid method", m.method))?,
+        )
+    };
+    Ok(CompiledMatch {
+        path,
+        headers,
+        query: values(&m.query_params, false)?,
+        method,
+    })
+}
+
+/// Compiles a regex that must match the whole value (Gateway API regexes are full matches).
+fn anchored(r: &str) -> std::result::Result<Regex, String> {
+    Regex::new(&format!("^(?:{r})$")).map_err(|e| format!("invalid regex {r:?}: {e}"))
+}
+
+fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<RuleIr> {
+    let filters = r
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| filter(f, backends).map_err(|e| Error::invalid(format!("{}.filters[{i}]", r.key), e)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut choices = Vec::new();
+    for (i, b) in r.backends.iter().enumerate() {
+        let backend = if !b.invalid.is_empty() {
+            Err(b.invalid.clone())
+        } else {
+            backends
+                .get(&b.backend_key)
+                .cloned()
+                .ok_or_else(|| format!("backend {:?} not found", b.backend_key))
+        };
+        let filters = b
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(j, f)| {
+                filter(f, backends)
+                    .map_err(|e| Error::invalid(format!("{}.backends[{i}].filters[{j}]", r.key), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        choices.push(BackendChoice {
+            backend,
+            weight: b.weight,
+            filters,
+        });
+    }
+    let total_weight = choices.iter().map(|c| c.weight).sum();
+    let retry = r.retry.as_ref().map(|rt| RetryIr {
+        attempts: rt.attempts,
+        codes: rt.codes.iter().filter_map(|c| u16::try_from(*c).ok()).collect(),
+        backoff: rt.backoff.map(Into::into).unwrap_or(Duration::from_millis(25)),
+    });
+    let timeouts = r.timeouts.unwrap_or_default();
+    Ok(RuleIr {
+        key: r.key.clone(),
+        route_name: r.route_name.clone(),
+        rule_name: if r.rule_name.is_empty() {
+            r.rule_index.to_string()
+        } else {
+            r.rule_name.clone()
+        },
+        rule_index: r.rule_index,
+        creation_timestamp: r.creation_timestamp,
+        filters,
+        backends: choices,
+        total_weight,
+        request_timeout: timeouts.request.map(Into::into).filter(|d: &Duration| !d.is_zero()),
+        backend_timeout: timeouts
+            .backend_request
+            .map(Into::into)
+            .filter(|d: &Duration| !d.is_zero()),
+        retry,
+        max_body: if r.max_request_body_bytes == 0 {
+            DEFAULT_MAX_BODY
+        } else {
+            r.max_request_body_bytes
+        },
+        buffer_body: r.buffer_request_body,
+    })
+}
+
+fn filter(
+    f: &pb::Filter,
+    backends: &HashMap<String, Arc<BackendIr>>,
+) -> std::result::Result<FilterIr, String> {
+    use pb::filter::Kind as F;
+    Ok(match f.kind.as_ref().ok_or("empty filter")? {
+        F::RequestHeaderModifier(h) => FilterIr::RequestHeaders(header_mod(h)?),
+        F::ResponseHeaderModifier(h) => FilterIr::ResponseHeaders(header_mod(h)?),
+        F::UrlRewrite(u) => {
+            if !u.hostname.is_empty() {
+                hostname::validate(&u.hostname)?;
+            }
+            FilterIr::Rewrite {
+                hostname: (!u.hostname.is_empty()).then(|| u.hostname.clone()),
+                path: u.path.as_ref().and_then(path_rewrite),
+            }
+        }
+        F::RequestRedirect(r) => FilterIr::Redirect(Redirect {
+            scheme: (!r.scheme.is_empty()).then(|| r.scheme.clone()),
+            hostname: (!r.hostname.is_empty()).then(|| r.hostname.clone()),
+            path: r.path.as_ref().and_then(path_rewrite),
+            port: u16::try_from(r.port).ok().filter(|p| *p != 0),
+            status: match r.status_code {
+                0 => 302,
+                c @ (301 | 302 | 303 | 307 | 308) => c as u16,
+                c => return Err(format!("redirect status {c} is not 301, 302, 303, 307 or 308")),
+            },
+        }),
+        F::RequestMirror(m) => FilterIr::Mirror {
+            backend: backends
+                .get(&m.backend_key)
+                .cloned()
+                .ok_or_else(|| format!("mirror backend {:?} not found", m.backend_key))?,
+            fraction: m.percent.unwrap_or(100.0).clamp(0.0, 100.0) / 100.0,
+        },
+        F::DirectResponse(d) => FilterIr::Direct {
+            status: u16::try_from(d.status)
+                .ok()
+                .filter(|s| (200..=599).contains(s))
+                .ok_or_else(|| format!("direct response status {} is not 200..=599", d.status))?,
+            body: Bytes::from(d.body.clone()),
+            content_type: (!d.content_type.is_empty()).then(|| d.content_type.clone()),
+        },
+    })
+}
+
+fn path_rewrite(p: &pb::PathRewrite) -> Option<PathRewrite> {
+    Some(match p.kind.as_ref()? {
+        pb::path_rewrite::Kind::Full(f) => PathRewrite::Full(f.clone()),
+        pb::path_rewrite::Kind::Prefix(p) => PathRewrite::Prefix(p.clone()),
+    })
+}
+
+fn header_mod(h: &pb::HeaderModifier) -> std::result::Result<HeaderModifier, String> {
+    let pair = |v: &pb::HeaderValue| {
+        Ok((
+            http::HeaderName::try_from(v.name.as_str())
+                .map_err(|_| format!("{:?} is not a valid header name", v.name))?,
+            http::HeaderValue::try_from(v.value.as_str())
+                .map_err(|_| format!("{:?} is not a valid header value", v.value))?,
+        ))
+    };
+    Ok(HeaderModifier {
+        set: h.set.iter().map(pair).collect::<std::result::Result<_, String>>()?,
+        add: h.add.iter().map(pair).collect::<std::result::Result<_, String>>()?,
+        remove: h
+            .remove
+            .iter()
+            .map(|n| {
+                http::HeaderName::try_from(n.as_str())
+                    .map_err(|_| format!("{n:?} is not a valid header name"))
+            })
+            .collect::<std::result::Result<_, String>>()?,
+    })
+}
+
+fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
+    let field = |f: &str| format!("{}.{f}", b.key);
+    let eps = match &b.kind {
+        Some(pb::backend::Kind::Static(s)) => &s.endpoints,
+        Some(pb::backend::Kind::Service(_)) => {
+            return Err(Error::invalid(field("service"), "service backends need the control plane"));
+        }
+        None => return Err(Error::invalid(&b.key, "backend has no kind")),
+    };
+    let mut endpoints = Vec::new();
+    for (i, e) in eps.iter().enumerate() {
+        let port = u16::try_from(e.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| Error::invalid(field(&format!("endpoints[{i}].port")), "port must be 1..=65535"))?;
+        for addr in resolve(&e.host, port).map_err(|m| Error::invalid(field(&format!("endpoints[{i}].host")), m))? {
+            endpoints.push(states.get(&b.key, addr, &e.host, e.weight));
+        }
+    }
+    let lb = match &b.load_balancing {
+        None => LbMode::RoundRobin,
+        Some(l) => {
+            use pb::load_balancing::{HashOn as H, Mode};
+            match Mode::try_from(l.mode).unwrap_or(Mode::RoundRobin) {
+                Mode::RoundRobin => LbMode::RoundRobin,
+                Mode::LeastRequest => LbMode::LeastRequest,
+                Mode::Random => LbMode::Random,
+                Mode::ConsistentHash => LbMode::ConsistentHash(match &l.hash_on {
+                    Some(H::Header(h)) => HashOn::Header(
+                        http::HeaderName::try_from(h.as_str())
+                            .map_err(|_| Error::invalid(field("loadBalancing.hashOn.header"), "invalid header name"))?,
+                    ),
+                    Some(H::Cookie(c)) => HashOn::Cookie(c.clone()),
+                    Some(H::SourceIp(_)) => HashOn::SourceIp,
+                    None => {
+                        return Err(Error::invalid(field("loadBalancing.hashOn"), "consistent hashing needs a hash source"));
+                    }
+                }),
+            }
+        }
+    };
+    let hc = b.health_check.clone().unwrap_or_default();
+    let passive = (hc.consecutive_failures > 0).then(|| PassiveCheck {
+        consecutive_failures: hc.consecutive_failures,
+        base_ejection: hc.base_ejection.map(Into::into).unwrap_or(Duration::from_secs(30)),
+    });
+    let active = hc.active.map(|a| ActiveCheck {
+        path: if a.path.is_empty() { "/".into() } else { a.path },
+        host: (!a.host.is_empty()).then_some(a.host),
+        interval: a.interval.map(Into::into).unwrap_or(Duration::from_secs(5)),
+        timeout: a.timeout.map(Into::into).unwrap_or(Duration::from_secs(1)),
+        unhealthy_threshold: a.unhealthy_threshold.max(1),
+        healthy_threshold: a.healthy_threshold.max(1),
+        expected: a.expected_statuses.iter().filter_map(|s| u16::try_from(*s).ok()).collect(),
+    });
+    let tls = b
+        .tls
+        .as_ref()
+        .map(|t| upstream_tls(t).map_err(|e| Error::invalid(field("tls"), e)))
+        .transpose()?;
+    let pool = b.pool.unwrap_or_default();
+    Ok(BackendIr::new(
+        b.key.clone(),
+        endpoints,
+        BackendSettings {
+            lb,
+            passive,
+            active,
+            tls,
+            connect_timeout: pool.connect_timeout.map(Into::into),
+            idle_timeout: pool.idle_timeout.map(Into::into),
+            h2c: pool.http2,
+        },
+    ))
+}
+
+/// Resolves a host to addresses (IPv4 first if the name has both, so "localhost" behaves like
+/// most servers bound to 127.0.0.1 expect). Runs off the request path, while building.
+fn resolve(host: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let all: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .collect();
+    let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
+    let mut out = if v4.is_empty() { all } else { v4 };
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        return Err(format!("{host:?} resolved to no address"));
+    }
+    Ok(out)
+}
+
+fn certified_key(cert: &[u8], key: &[u8]) -> std::result::Result<rustls::sign::CertifiedKey, String> {
+    let certs = rustls_pemfile::certs(&mut &cert[..])
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in the certificate PEM".into());
+    }
+    let key = rustls_pemfile::private_key(&mut &key[..])
+        .map_err(|e| format!("key PEM: {e}"))?
+        .ok_or("no private key in the key PEM")?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("unsupported private key: {e}"))?;
+    Ok(rustls::sign::CertifiedKey::new(certs, signer))
+}
+
+fn upstream_tls(t: &pb::UpstreamTls) -> std::result::Result<UpstreamTls, String> {
+    use pingora::utils::tls::{CertKey, WrappedX509, parse_x509};
+    let der_certs = |pem: &[u8], what: &str| {
+        rustls_pemfile::certs(&mut &pem[..])
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("{what} PEM: {e}"))
+    };
+    let ca = if t.ca_pem.is_empty() {
+        None
+    } else {
+        let certs = der_certs(&t.ca_pem, "CA")?;
+        if certs.is_empty() {
+            return Err("no certificate in the CA PEM".into());
+        }
+        for c in &certs {
+            x509_ok(c)?;
+        }
+        let wrapped: Vec<WrappedX509> = certs.into_iter().map(|c| WrappedX509::new(c, parse_x509)).collect();
+        Some(Arc::from(wrapped.into_boxed_slice()))
+    };
+    let client_cert = if t.client_cert_pem.is_empty() {
+        None
+    } else {
+        let certs = der_certs(&t.client_cert_pem, "client certificate")?;
+        if certs.is_empty() {
+            return Err("no certificate in the client certificate PEM".into());
+        }
+        for c in &certs {
+            x509_ok(c)?;
+        }
+        let key = rustls_pemfile::private_key(&mut &t.client_key_pem[..])
+            .map_err(|e| format!("client key PEM: {e}"))?
+            .ok_or("client certificate needs a client key")?;
+        Some(Arc::new(CertKey::new(certs, key.secret_der().to_vec())))
+    };
+    Ok(UpstreamTls {
+        sni: (!t.sni.is_empty()).then(|| t.sni.clone()),
+        ca,
+        client_cert,
+        verify: !t.insecure_skip_verify,
+        http2: t.http2,
+    })
+}
+
+/// Pingora's x509 wrapper panics on unparsable DER; check it first.
+fn x509_ok(der: &[u8]) -> std::result::Result<(), String> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|_| ())
+        .map_err(|e| format!("invalid X.509 certificate: {e}"))
+}

@@ -1,0 +1,19 @@
+//! Agora's data plane: a Pingora-based gateway for HTTP (and later LLM, MCP and A2A)
+//! traffic. `main.rs` wires the pieces; everything testable lives here.
+
+pub mod access_log;
+pub mod admin;
+pub mod backend;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod filters;
+pub mod gateway;
+pub mod health;
+pub mod ir;
+pub mod metrics;
+pub mod mirror;
+pub mod routing;
+pub mod server;
+pub mod store;
+pub mod watch;

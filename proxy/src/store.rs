@@ -1,0 +1,70 @@
+//! The active configuration. Readers take one consistent snapshot per request (`load`);
+//! writers build a new IR off the request path and swap it in whole, or reject it whole.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use agora_proto::resource::Resource;
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::backend::StateRegistry;
+use crate::error::Result;
+use crate::ir::{self, Ir};
+
+/// Holds the current IR and tells subscribers (listener manager, health checker) about swaps.
+pub struct Store {
+    current: ArcSwap<Ir>,
+    ready: AtomicBool,
+    version: AtomicU64,
+    states: StateRegistry,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            current: ArcSwap::from_pointee(Ir::default()),
+            ready: AtomicBool::new(false),
+            version: AtomicU64::new(0),
+            states: StateRegistry::default(),
+            changed: watch::channel(0).0,
+        }
+    }
+}
+
+impl Store {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The current IR; hold it for the whole request so it sees one consistent config.
+    pub fn load(&self) -> Arc<Ir> {
+        self.current.load_full()
+    }
+
+    /// Builds and installs a new config. On error nothing changes and the last good config
+    /// keeps serving.
+    pub fn apply(&self, gateway: &str, resources: Vec<Resource>) -> Result<u64> {
+        let ir = ir::build(gateway, resources, &self.states)?;
+        self.current.store(Arc::new(ir));
+        self.ready.store(true, Ordering::Release);
+        let v = self.version.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changed.send_replace(v);
+        Ok(v)
+    }
+
+    /// Whether a config has been loaded (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// A receiver that wakes on every successful swap.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}

@@ -1,0 +1,61 @@
+//! Watches the local config file and applies every change; a bad file is logged with the
+//! field at fault and the last good config keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Loads `path` into the store; logs and counts the outcome.
+pub fn reload(path: &Path, store: &Store, metrics: &Metrics) -> crate::error::Result<u64> {
+    let result = config::load_file(path).and_then(|l| store.apply(&l.gateway, l.resources));
+    match &result {
+        Ok(v) => {
+            metrics.config_reloads.with_label_values(&["ok"]).inc();
+            metrics.config_version.set(i64::try_from(*v).unwrap_or(i64::MAX));
+            tracing::info!(file = %path.display(), version = v, "config applied");
+        }
+        Err(e) => {
+            metrics.config_reloads.with_label_values(&["rejected"]).inc();
+            tracing::error!(file = %path.display(), error = %e, "config rejected; keeping the last good config");
+        }
+    }
+    result
+}
+
+/// Starts a thread that reloads `path` whenever it (or its directory entry) changes, with a
+/// short debounce so editors that write in several steps are applied once.
+pub fn spawn(path: PathBuf, store: Arc<Store>, metrics: Arc<Metrics>) -> notify::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if ev.is_ok() {
+            let _ = tx.send(());
+        }
+    })?;
+    // Watch the directory: editors and Kubernetes ConfigMaps replace the file rather than
+    // write it in place.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    std::thread::Builder::new()
+        .name("config-watch".into())
+        .spawn(move || {
+            let _watcher = watcher;
+            let mut last = std::fs::read(&path).ok();
+            while rx.recv().is_ok() {
+                std::thread::sleep(Duration::from_millis(50));
+                while rx.try_recv().is_ok() {}
+                let now = std::fs::read(&path).ok();
+                if now.is_some() && now != last {
+                    last = now;
+                    let _ = reload(&path, &store, &metrics);
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| notify::Error::generic(&e.to_string()))
+}
