@@ -123,6 +123,7 @@ pub struct ValueMatchConfig {
     #[serde(rename = "type", default)]
     pub kind: ValueMatchType,
     pub name: String,
+    #[serde(deserialize_with = "scalar_string")]
     pub value: String,
 }
 
@@ -174,7 +175,19 @@ pub struct FilterConfig {
 #[serde(deny_unknown_fields)]
 pub struct HeaderValueConfig {
     pub name: String,
+    #[serde(deserialize_with = "scalar_string")]
     pub value: String,
+}
+
+/// Header values are strings, but YAML reads `yes`, `on` or `42` as other types; take any
+/// scalar as its text so users need not quote them.
+fn scalar_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Bool(b) => Ok(if b { "true" } else { "false" }.into()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

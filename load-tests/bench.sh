@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Agora proxy benchmark: oha against the mock upstream directly and through the
+# proxy, interleaved, on 127.0.0.1 only. Bounded: every oha run is `-z DURATION`
+# under a hard timeout, and every process started here is stopped on exit.
+#
+# Usage: load-tests/bench.sh        (env vars: see load-tests/README.md)
+set -euo pipefail
+
+# shellcheck source=load-tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION="${DURATION:-10}"
+WARMUP="${WARMUP:-2}"
+ROUNDS="${ROUNDS:-1}"
+CONCURRENCY="${CONCURRENCY:-16 64}"
+BODY_SIZES="${BODY_SIZES:-1024 16384}"
+OHA_THREADS="${OHA_THREADS:-}"
+SKIP_BUILD="${SKIP_BUILD:-0}"
+RESULTS_DIR="$LT_DIR/results"
+
+for v in DURATION WARMUP ROUNDS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || lt_die "$v must be a whole number of seconds/rounds, got '${!v}'"
+done
+((DURATION >= 1)) || lt_die "DURATION must be >= 1"
+((ROUNDS >= 1)) || lt_die "ROUNDS must be >= 1"
+for c in $CONCURRENCY $BODY_SIZES; do
+    [[ "$c" =~ ^[0-9]+$ ]] || lt_die "CONCURRENCY/BODY_SIZES must be whole numbers, got '$c'"
+done
+
+# --- oha -------------------------------------------------------------------
+find_oha() {
+    if [[ -n "${OHA:-}" ]]; then
+        printf '%s\n' "$OHA"
+    elif command -v oha >/dev/null 2>&1; then
+        command -v oha
+    elif [[ -x "$HOME/.cargo/bin/oha" ]]; then
+        printf '%s\n' "$HOME/.cargo/bin/oha"
+    else
+        return 1
+    fi
+}
+if ! OHA="$(find_oha)"; then
+    lt_log "oha not found; cargo install oha --locked"
+    cargo install oha --locked || lt_die "cargo install oha failed"
+    OHA="$(find_oha)" || lt_die "oha still not found after install"
+fi
+OHA_VERSION="$("$OHA" --version 2>/dev/null | head -n1)"
+# oha >= 1.0 spells JSON output `--output-format json`; older releases had `--json`.
+OHA_HELP="$("$OHA" --help 2>&1)"
+if grep -q -- '--output-format' <<<"$OHA_HELP"; then
+    OHA_JSON=(--output-format json)
+elif grep -q -- '--json' <<<"$OHA_HELP"; then
+    OHA_JSON=(--json)
+else
+    lt_die "$OHA has neither --output-format nor --json"
+fi
+OHA_EXTRA=()
+if [[ -n "$OHA_THREADS" ]]; then
+    grep -q -- '--worker-threads' <<<"$OHA_HELP" || lt_die "this oha has no --worker-threads"
+    OHA_EXTRA+=(--worker-threads "$OHA_THREADS")
+fi
+lt_log "using $OHA ($OHA_VERSION)"
+
+# --- build and start -------------------------------------------------------
+lt_init
+if [[ "$SKIP_BUILD" != 1 ]]; then
+    lt_build agora-proxy agora-mock-upstream
+fi
+lt_start_mock
+lt_start_proxy
+
+CLK_TCK="$(getconf CLK_TCK)"
+RAW_DIR="$RESULTS_DIR/raw"
+mkdir -p "$RESULTS_DIR"
+rm -rf "$RAW_DIR"
+mkdir -p "$RAW_DIR"
+MANIFEST="$RAW_DIR/manifest.tsv"
+: >"$MANIFEST"
+
+for size in $BODY_SIZES; do
+    lt_make_body "$size" "$LT_WORK/body-$size.json"
+done
+
+# run_oha URL CONC BODY_FILE SECONDS OUT_JSON: one bounded oha run.
+run_oha() {
+    local url=$1 conc=$2 body=$3 secs=$4 out=$5
+    timeout --kill-after=5 $((secs + 30)) \
+        "$OHA" -z "${secs}s" -c "$conc" -m POST -D "$body" -T application/json \
+        --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url" >"$out" 2>"$out.stderr"
+}
+
+# measure KIND CONC SIZE ROUND: runs oha; for proxy runs also records the proxy's
+# CPU ticks (utime+stime delta) and peak VmRSS sampled every 0.2 s.
+measure() {
+    local kind=$1 conc=$2 size=$3 round=$4 url out cpu0 cpu1 peak=0 rss oha_pid rc=0
+    if [[ "$kind" == proxy ]]; then url="$PROXY_URL"; else url="$MOCK_URL"; fi
+    out="$RAW_DIR/$kind-c$conc-b$size-r$round.json"
+    kill -0 "$PROXY_PID" 2>/dev/null || lt_die "proxy died (see log below)$(tail -n 20 "$LT_WORK/proxy.log")"
+    kill -0 "$MOCK_PID" 2>/dev/null || lt_die "mock upstream died"
+
+    cpu0="$(lt_cpu_ticks "$PROXY_PID")"
+    run_oha "$url" "$conc" "$LT_WORK/body-$size.json" "$DURATION" "$out" &
+    oha_pid=$!
+    lt_track "$oha_pid"
+    while kill -0 "$oha_pid" 2>/dev/null; do
+        if rss="$(lt_rss_kb "$PROXY_PID" 2>/dev/null)" && ((rss > peak)); then
+            peak=$rss
+        fi
+        sleep 0.2
+    done
+    wait "$oha_pid" || rc=$?
+    cpu1="$(lt_cpu_ticks "$PROXY_PID")"
+    if ((rc != 0)) || [[ ! -s "$out" ]]; then
+        cat "$out.stderr" >&2 || true
+        lt_die "oha failed (exit $rc) for $kind c=$conc body=$size"
+    fi
+    if [[ "$kind" == proxy ]]; then
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$conc" "$size" "$round" "$out" \
+            $((cpu1 - cpu0)) "$peak" >>"$MANIFEST"
+    else
+        printf '%s\t%s\t%s\t%s\t%s\t-\t-\n' "$kind" "$conc" "$size" "$round" "$out" >>"$MANIFEST"
+    fi
+    lt_log "$(printf '%-6s c=%-3s body=%-6s round %s: %s' "$kind" "$conc" "$size" "$round" \
+        "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"{d[\"summary\"][\"requestsPerSec\"]:.0f} req/s")' "$out" 2>/dev/null || echo '?')")"
+}
+
+set -- $CONCURRENCY
+first_conc=$1
+set -- $BODY_SIZES
+first_size=$1
+if ((WARMUP > 0)); then
+    lt_log "warm-up ${WARMUP}s direct + ${WARMUP}s proxy"
+    run_oha "$MOCK_URL" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP" "$LT_WORK/warmup-direct.json" ||
+        lt_die "warm-up against the mock upstream failed: $(cat "$LT_WORK/warmup-direct.json.stderr")"
+    run_oha "$PROXY_URL" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP" "$LT_WORK/warmup-proxy.json" ||
+        lt_die "warm-up through the proxy failed: $(cat "$LT_WORK/warmup-proxy.json.stderr")"
+fi
+
+n_cases=$(($(wc -w <<<"$CONCURRENCY") * $(wc -w <<<"$BODY_SIZES")))
+lt_log "running $n_cases cases x $ROUNDS round(s) x 2 (direct, proxy) x ${DURATION}s"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for conc in $CONCURRENCY; do
+        for size in $BODY_SIZES; do
+            measure direct "$conc" "$size" "$round"
+            measure proxy "$conc" "$size" "$round"
+        done
+    done
+done
+
+git_rev="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]]; then git_rev+="-dirty"; fi
+cpu_model="$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+
+python3 "$LT_DIR/report.py" --manifest "$MANIFEST" --out "$RESULTS_DIR/latest.md" --clk-tck "$CLK_TCK" \
+    --meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --meta "commit=$git_rev" \
+    --meta "machine=${cpu_model:-unknown}, $(nproc) CPUs, $(uname -sr)" \
+    --meta "load generator=$OHA_VERSION${OHA_THREADS:+, $OHA_THREADS worker thread(s)}" \
+    --meta "setup=proxy --threads $PROXY_THREADS --no-access-log; mock upstream --threads $MOCK_THREADS; POST application/json, keep-alive" \
+    --meta "runs=${DURATION}s each, $ROUNDS round(s), warm-up ${WARMUP}s, direct and proxy interleaved"
+lt_log "wrote $RESULTS_DIR/latest.md (raw oha JSON in $RAW_DIR)"
