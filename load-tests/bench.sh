@@ -6,7 +6,7 @@
 # Usage: load-tests/bench.sh        (env vars: see load-tests/README.md)
 set -euo pipefail
 
-# shellcheck source=load-tests/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION="${DURATION:-10}"
@@ -81,12 +81,13 @@ for size in $BODY_SIZES; do
     lt_make_body "$size" "$LT_WORK/body-$size.json"
 done
 
-# run_oha URL CONC BODY_FILE SECONDS OUT_JSON: one bounded oha run.
-run_oha() {
-    local url=$1 conc=$2 body=$3 secs=$4 out=$5
-    timeout --kill-after=5 $((secs + 30)) \
-        "$OHA" -z "${secs}s" -c "$conc" -m POST -D "$body" -T application/json \
-        --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url" >"$out" 2>"$out.stderr"
+# oha_cmd URL CONC BODY_FILE SECONDS: sets OHA_CMD to one bounded oha run
+# (hard timeout 30 s past the run; `timeout` forwards SIGTERM to oha).
+oha_cmd() {
+    local url=$1 conc=$2 body=$3 secs=$4
+    OHA_CMD=(timeout --kill-after=5 $((secs + 30))
+        "$OHA" -z "${secs}s" -c "$conc" -m POST -D "$body" -T application/json
+        --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url")
 }
 
 # measure KIND CONC SIZE ROUND: runs oha; for proxy runs also records the proxy's
@@ -99,7 +100,8 @@ measure() {
     kill -0 "$MOCK_PID" 2>/dev/null || lt_die "mock upstream died"
 
     cpu0="$(lt_cpu_ticks "$PROXY_PID")"
-    run_oha "$url" "$conc" "$LT_WORK/body-$size.json" "$DURATION" "$out" &
+    oha_cmd "$url" "$conc" "$LT_WORK/body-$size.json" "$DURATION"
+    "${OHA_CMD[@]}" >"$out" 2>"$out.stderr" &
     oha_pid=$!
     lt_track "$oha_pid"
     while kill -0 "$oha_pid" 2>/dev/null; do
@@ -121,19 +123,22 @@ measure() {
         printf '%s\t%s\t%s\t%s\t%s\t-\t-\n' "$kind" "$conc" "$size" "$round" "$out" >>"$MANIFEST"
     fi
     lt_log "$(printf '%-6s c=%-3s body=%-6s round %s: %s' "$kind" "$conc" "$size" "$round" \
-        "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"{d[\"summary\"][\"requestsPerSec\"]:.0f} req/s")' "$out" 2>/dev/null || echo '?')")"
+        "$(python3 -c 'import json,sys; print("%.0f req/s" % json.load(open(sys.argv[1]))["summary"]["requestsPerSec"])' \
+            "$out" 2>/dev/null || echo '?')")"
 }
 
-set -- $CONCURRENCY
-first_conc=$1
-set -- $BODY_SIZES
-first_size=$1
+read -r first_conc _ <<<"$CONCURRENCY"
+read -r first_size _ <<<"$BODY_SIZES"
+# warm_up KIND URL: a short unrecorded run so pools and caches are warm.
+warm_up() {
+    local out="$LT_WORK/warmup-$1.json"
+    oha_cmd "$2" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP"
+    "${OHA_CMD[@]}" >"$out" 2>"$out.stderr" || lt_die "warm-up ($1) failed: $(cat "$out.stderr")"
+}
 if ((WARMUP > 0)); then
-    lt_log "warm-up ${WARMUP}s direct + ${WARMUP}s proxy"
-    run_oha "$MOCK_URL" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP" "$LT_WORK/warmup-direct.json" ||
-        lt_die "warm-up against the mock upstream failed: $(cat "$LT_WORK/warmup-direct.json.stderr")"
-    run_oha "$PROXY_URL" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP" "$LT_WORK/warmup-proxy.json" ||
-        lt_die "warm-up through the proxy failed: $(cat "$LT_WORK/warmup-proxy.json.stderr")"
+    lt_log "warm-up ${WARMUP}s direct + ${WARMUP}s proxy (c=$first_conc, body=$first_size)"
+    warm_up direct "$MOCK_URL"
+    warm_up proxy "$PROXY_URL"
 fi
 
 n_cases=$(($(wc -w <<<"$CONCURRENCY") * $(wc -w <<<"$BODY_SIZES")))

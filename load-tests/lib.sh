@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the variables below are used by the scripts that source this file.)
 # Shared helpers for load-tests/bench.sh and load-tests/k6.sh: build, start the
 # mock upstream and the proxy on loopback, wait for readiness, clean up on exit.
 #

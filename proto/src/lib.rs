@@ -47,4 +47,3 @@ impl serde::Serialize for Duration {
 pub fn redact<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(if v.is_empty() { "" } else { "[redacted]" })
 }
-

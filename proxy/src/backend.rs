@@ -205,9 +205,7 @@ impl BackendIr {
                     && (exclude != Some(&self.endpoints[i].addr) || self.endpoints.len() == 1)
             }),
             (LbMode::LeastRequest, _, _) => lb::p2c(&self.endpoints, ok, exclude),
-            (LbMode::Random, _, _) => {
-                lb::random_pick(&self.schedule, &self.endpoints, ok, exclude)
-            }
+            (LbMode::Random, _, _) => lb::random_pick(&self.schedule, &self.endpoints, ok, exclude),
             _ => {
                 let start = self.rr.fetch_add(1, Ordering::Relaxed);
                 lb::round_robin(start, &self.schedule, &self.endpoints, ok, exclude)
@@ -225,7 +223,13 @@ pub struct StateRegistry {
 
 impl StateRegistry {
     /// The state for (backend, addr), created if new.
-    pub fn get(&self, backend: &str, addr: SocketAddr, host: &str, weight: u32) -> Arc<EndpointState> {
+    pub fn get(
+        &self,
+        backend: &str,
+        addr: SocketAddr,
+        host: &str,
+        weight: u32,
+    ) -> Arc<EndpointState> {
         let mut m = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let e = m
             .entry((backend.to_string(), addr))
@@ -247,7 +251,11 @@ impl StateRegistry {
 mod tests;
 
 /// The consistent-hash key of a request, if it carries the configured attribute.
-pub fn hash_key(on: &HashOn, req: &http::request::Parts, client: Option<std::net::IpAddr>) -> Option<u64> {
+pub fn hash_key(
+    on: &HashOn,
+    req: &http::request::Parts,
+    client: Option<std::net::IpAddr>,
+) -> Option<u64> {
     match on {
         HashOn::Header(name) => req.headers.get(name).map(|v| fnv1a(v.as_bytes())),
         HashOn::Cookie(name) => req

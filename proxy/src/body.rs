@@ -107,9 +107,9 @@ pub async fn replay_via_subrequest(
     info: SubrequestInfo,
     body: Bytes,
 ) -> pingora::Result<()> {
+    use pingora::proxy::subrequest::BodyMode;
     use pingora::proxy::subrequest::Ctx as SubCtx;
     use pingora::proxy::subrequest::pipe::{InputBody, InputBodyType, pipe_subrequest};
-    use pingora::proxy::subrequest::BodyMode;
 
     let sctx = SubCtx::builder()
         .body_mode(BodyMode::ExpectBody)
@@ -121,7 +121,10 @@ pub async fn replay_via_subrequest(
     session.req_header_mut().set_version(http::Version::HTTP_11);
     let Some(spawner) = session.subrequest_spawner.as_ref() else {
         session.req_header_mut().set_version(version);
-        return Err(pingora::Error::explain(pingora::ErrorType::InternalError, "subrequests disabled"));
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "subrequests disabled",
+        ));
     };
     let (prepared, handle) = spawner.create_subrequest(session.as_downstream(), sctx);
     session.req_header_mut().set_version(version);

@@ -83,10 +83,18 @@ pub fn rewrite_path(rewrite: &PathRewrite, path: &str, prefix_len: Option<usize>
             let n = if n == 1 { 0 } else { n.min(path.len()) };
             let rest = &path[n..];
             if rest.is_empty() {
-                return if repl.is_empty() { "/".into() } else { repl.clone() };
+                return if repl.is_empty() {
+                    "/".into()
+                } else {
+                    repl.clone()
+                };
             }
             let joined = format!("{}{rest}", repl.trim_end_matches('/'));
-            if joined.is_empty() { "/".into() } else { joined }
+            if joined.is_empty() {
+                "/".into()
+            } else {
+                joined
+            }
         }
     }
 }
@@ -199,13 +207,22 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(r(None, None).location(input("/a")), "http://example.com/a");
-        assert_eq!(r(None, Some(8083)).location(input("/a")), "http://example.com:8083/a");
-        assert_eq!(r(Some("https"), None).location(input("/a")), "https://example.com/a");
+        assert_eq!(
+            r(None, Some(8083)).location(input("/a")),
+            "http://example.com:8083/a"
+        );
+        assert_eq!(
+            r(Some("https"), None).location(input("/a")),
+            "https://example.com/a"
+        );
         assert_eq!(
             r(Some("https"), Some(8443)).location(input("/a")),
             "https://example.com:8443/a"
         );
-        assert_eq!(r(Some("http"), Some(80)).location(input("/a")), "http://example.com/a");
+        assert_eq!(
+            r(Some("http"), Some(80)).location(input("/a")),
+            "http://example.com/a"
+        );
         let mut i = input("/a");
         i.listener_port = 8080;
         assert_eq!(r(None, None).location(i), "http://example.com:8080/a");

@@ -60,7 +60,11 @@ impl ProxyHttp for Gateway {
     /// Runs first for every request: routes it, answers redirects and direct responses,
     /// enforces the body limit and buffers the body when the route asks for it. `Ok(true)`
     /// means the response has been written here.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
         if let Some(info) = body::subrequest_info(session) {
             ctx.adopt(info);
             let len = info.body_len;
@@ -135,17 +139,20 @@ impl ProxyHttp for Gateway {
                     ctx.body.buffered = Some(body);
                     return Ok(false);
                 }
-                let info = SubrequestInfo {
-                    plan: Box::new(ctx.route.plan.clone().map(|p| *p).ok_or_else(|| {
-                        PError::explain(ErrorType::InternalError, "no plan")
-                    })?),
-                    gateway: ctx.route.gateway.clone(),
-                    body_len: body.len(),
-                    start: ctx.start,
-                    deadline: ctx.upstream.deadline,
-                    client: session.client_addr().and_then(|a| a.as_inet()).copied(),
-                    limit,
-                };
+                let info =
+                    SubrequestInfo {
+                        plan: Box::new(
+                            ctx.route.plan.clone().map(|p| *p).ok_or_else(|| {
+                                PError::explain(ErrorType::InternalError, "no plan")
+                            })?,
+                        ),
+                        gateway: ctx.route.gateway.clone(),
+                        body_len: body.len(),
+                        start: ctx.start,
+                        deadline: ctx.upstream.deadline,
+                        client: session.client_addr().and_then(|a| a.as_inet()).copied(),
+                        limit,
+                    };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;
                 Ok(true)
@@ -154,12 +161,14 @@ impl ProxyHttp for Gateway {
     }
 
     /// Picks the endpoint for this attempt (retries land here again).
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
-        let plan = ctx
-            .route
-            .plan
-            .clone()
-            .ok_or_else(|| PError::explain(ErrorType::InternalError, "upstream_peer without a route"))?;
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let plan = ctx.route.plan.clone().ok_or_else(|| {
+            PError::explain(ErrorType::InternalError, "upstream_peer without a route")
+        })?;
         match upstream::peer(&plan, ctx, session).await {
             Ok(p) => Ok(p),
             Err(e) => Err(Self::fail(ctx, e)),
@@ -200,7 +209,15 @@ impl ProxyHttp for Gateway {
             for f in plan.filters() {
                 if let FilterIr::Mirror { backend, fraction } = f {
                     let has_body = ctx.body.buffered.is_some() || headers::has_body(req);
-                    self.mirror.start(backend.clone(), *fraction, req, ctx.body.buffered.clone(), has_body, &mut ctx.mirror, &self.metrics);
+                    self.mirror.start(
+                        backend.clone(),
+                        *fraction,
+                        req,
+                        ctx.body.buffered.clone(),
+                        has_body,
+                        &mut ctx.mirror,
+                        &self.metrics,
+                    );
                 }
             }
             if !headers::has_body(session.req_header()) {
@@ -251,7 +268,9 @@ impl ProxyHttp for Gateway {
         _digest: Option<&pingora::protocols::Digest>,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        if let (false, Some(t), Some(plan)) = (reused, ctx.upstream.connect_started, &ctx.route.plan) {
+        if let (false, Some(t), Some(plan)) =
+            (reused, ctx.upstream.connect_started, &ctx.route.plan)
+        {
             self.metrics
                 .upstream_connect
                 .with_label_values(&[plan.backend.name.as_str()])
@@ -304,12 +323,20 @@ impl ProxyHttp for Gateway {
     }
 
     /// Writes the error response in our JSON shape.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &PError, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &PError,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let code = respond::error_status(e, ctx);
         if code > 0 && !ctx.outcome.delegated {
-            let body = ctx.outcome.error.as_ref().map(Error::to_json).unwrap_or_else(|| {
-                respond::generic_error_json(code, e)
-            });
+            let body = ctx
+                .outcome
+                .error
+                .as_ref()
+                .map(Error::to_json)
+                .unwrap_or_else(|| respond::generic_error_json(code, e));
             let _ = respond::json(session, code, Bytes::from(body)).await;
         }
         ctx.outcome.status = code;

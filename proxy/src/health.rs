@@ -36,7 +36,12 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
                 let key = (b.key.clone(), ep.addr);
                 let due = next_due.get(&key).copied().unwrap_or(now);
                 if due <= now {
-                    tokio::spawn(probe(connector.clone(), b.clone(), ep.clone(), check.clone()));
+                    tokio::spawn(probe(
+                        connector.clone(),
+                        b.clone(),
+                        ep.clone(),
+                        check.clone(),
+                    ));
                     live.insert(key, now + check.interval);
                 } else {
                     live.insert(key, due);
@@ -47,7 +52,12 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn probe(connector: Arc<Connector>, b: Arc<BackendIr>, ep: Arc<EndpointState>, check: ActiveCheck) {
+async fn probe(
+    connector: Arc<Connector>,
+    b: Arc<BackendIr>,
+    ep: Arc<EndpointState>,
+    check: ActiveCheck,
+) {
     let ok = match tokio::time::timeout(check.timeout, request(&connector, &b, &ep, &check)).await {
         Ok(Ok(status)) => check.status_ok(status),
         _ => false,
@@ -74,7 +84,9 @@ async fn request(
     check: &ActiveCheck,
 ) -> pingora::Result<u16> {
     let tls = b.tls.as_ref();
-    let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| ep.host.clone());
+    let sni = tls
+        .and_then(|t| t.sni.clone())
+        .unwrap_or_else(|| ep.host.clone());
     let mut peer = HttpPeer::new(ep.addr, tls.is_some(), sni);
     peer.options.connection_timeout = Some(check.timeout);
     peer.options.read_timeout = Some(check.timeout);
@@ -94,6 +106,8 @@ async fn request(
     session.read_response_header().await?;
     let status = session.response_header().map_or(0, |h| h.status.as_u16());
     while session.read_response_body().await?.is_some() {}
-    connector.release_http_session(session, &peer, Some(Duration::from_secs(30))).await;
+    connector
+        .release_http_session(session, &peer, Some(Duration::from_secs(30)))
+        .await;
     Ok(status)
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 use clap::Parser;
 use pingora::server::configuration::ServerConf;
 
-use agora_proxy::{admin::Admin, gateway::Gateway, health, metrics::Metrics, mirror::Mirror, server, store::Store, watch};
+use agora_proxy::{
+    admin::Admin, gateway::Gateway, health, metrics::Metrics, mirror::Mirror, server, store::Store,
+    watch,
+};
 
 /// Agora gateway proxy.
 #[derive(Parser, Debug)]
@@ -31,7 +34,8 @@ struct Args {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    agora_proxy::config::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 10s"))
+    agora_proxy::config::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration like 10s"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,9 +65,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     watch::spawn(args.config.clone(), store.clone(), metrics.clone())?;
 
-    let mut conf = ServerConf::default();
-    conf.max_retries = 16;
-    conf.upstream_keepalive_pool_size = 1024;
+    let conf = ServerConf {
+        max_retries: 16,
+        upstream_keepalive_pool_size: 1024,
+        ..Default::default()
+    };
     let gateway = Gateway {
         store: store.clone(),
         metrics: metrics.clone(),
@@ -80,7 +86,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("admin listener {}: {e}", args.admin))?;
     tracing::info!(addr = %args.admin, "admin listening");
-    tokio::spawn(Arc::new(Admin { store: store.clone(), metrics: metrics.clone() }).serve(admin_listener));
+    tokio::spawn(
+        Arc::new(Admin {
+            store: store.clone(),
+            metrics: metrics.clone(),
+        })
+        .serve(admin_listener),
+    );
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let conns = Arc::new(server::Connections::default());

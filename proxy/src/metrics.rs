@@ -3,7 +3,9 @@
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Label values of one request, in the order of [`REQUEST_LABELS`].
-pub const REQUEST_LABELS: [&str; 6] = ["gateway", "listener", "route", "backend", "method", "status"];
+pub const REQUEST_LABELS: [&str; 6] = [
+    "gateway", "listener", "route", "backend", "method", "status",
+];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -40,7 +42,9 @@ impl Metrics {
                 "agora_upstream_connect_duration_seconds",
                 "Time to establish a new upstream connection (pooled reuse excluded)",
             )
-            .buckets(vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0]),
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            ]),
             &["backend"],
         )
         .expect("valid metric");
@@ -49,10 +53,13 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
-        let config_version =
-            IntGauge::new("agora_config_version", "Version of the active config").expect("valid metric");
+        let config_version = IntGauge::new("agora_config_version", "Version of the active config")
+            .expect("valid metric");
         let mirrors = IntCounterVec::new(
-            Opts::new("agora_mirror_requests_total", "Mirrored requests, by result"),
+            Opts::new(
+                "agora_mirror_requests_total",
+                "Mirrored requests, by result",
+            ),
             &["backend", "result"],
         )
         .expect("valid metric");

@@ -68,7 +68,10 @@ impl Mirror {
             return;
         }
         let Some(ep) = backend.select(None, None) else {
-            metrics.mirrors.with_label_values(&[&backend.name, "no_endpoint"]).inc();
+            metrics
+                .mirrors
+                .with_label_values(&[&backend.name, "no_endpoint"])
+                .inc();
             return;
         };
         let body = match (buffered, has_body) {
@@ -99,11 +102,19 @@ impl Mirror {
                 }
                 Err(_) => "timeout",
             };
-            metrics.mirrors.with_label_values(&[&backend.name, outcome]).inc();
+            metrics
+                .mirrors
+                .with_label_values(&[&backend.name, outcome])
+                .inc();
         });
     }
 
-    async fn send(&self, peer: &HttpPeer, header: RequestHeader, body: Body) -> pingora::Result<()> {
+    async fn send(
+        &self,
+        peer: &HttpPeer,
+        header: RequestHeader,
+        body: Body,
+    ) -> pingora::Result<()> {
         let (mut session, _reused) = self.connector.get_http_session(peer).await?;
         session.write_request_header(Box::new(header)).await?;
         match body {

@@ -70,7 +70,8 @@ impl RouteTable {
             }
         }
         t.wildcard = wild.into_iter().collect();
-        t.wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        t.wildcard
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         for v in t.exact.values_mut() {
             sort_entries(v);
         }

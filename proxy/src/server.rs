@@ -67,7 +67,9 @@ struct SniResolver {
 
 impl std::fmt::Debug for SniResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SniResolver").field("port", &self.port).finish()
+        f.debug_struct("SniResolver")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -121,7 +123,11 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
             .map(|b| {
                 (
                     ListenKey {
-                        address: if b.address.is_empty() { "0.0.0.0".into() } else { b.address.clone() },
+                        address: if b.address.is_empty() {
+                            "0.0.0.0".into()
+                        } else {
+                            b.address.clone()
+                        },
                         port: b.port,
                         tls: b.tls,
                     },
@@ -157,7 +163,9 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
                         shutdown.clone(),
                     ));
                 }
-                Err(e) => tracing::error!(%addr, error = %e, "cannot listen; will retry on the next config change"),
+                Err(e) => {
+                    tracing::error!(%addr, error = %e, "cannot listen; will retry on the next config change")
+                }
             }
         }
         tokio::select! {
@@ -201,7 +209,12 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
             let _guard = guard;
             let stream: Stream = match tls {
                 Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.tls_handshake(stream)).await {
+                    match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.tls_handshake(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => Box::new(s),
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");

@@ -17,11 +17,16 @@ pub fn reload(path: &Path, store: &Store, metrics: &Metrics) -> crate::error::Re
     match &result {
         Ok(v) => {
             metrics.config_reloads.with_label_values(&["ok"]).inc();
-            metrics.config_version.set(i64::try_from(*v).unwrap_or(i64::MAX));
+            metrics
+                .config_version
+                .set(i64::try_from(*v).unwrap_or(i64::MAX));
             tracing::info!(file = %path.display(), version = v, "config applied");
         }
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["rejected"]).inc();
+            metrics
+                .config_reloads
+                .with_label_values(&["rejected"])
+                .inc();
             tracing::error!(file = %path.display(), error = %e, "config rejected; keeping the last good config");
         }
     }
@@ -39,7 +44,10 @@ pub fn spawn(path: PathBuf, store: Arc<Store>, metrics: Arc<Metrics>) -> notify:
     })?;
     // Watch the directory: editors and Kubernetes ConfigMaps replace the file rather than
     // write it in place.
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     std::thread::Builder::new()
         .name("config-watch".into())

@@ -27,7 +27,6 @@ pub enum HashOn {
     SourceIp,
 }
 
-
 /// 64-bit FNV-1a: a fixed hash, identical in every process (unlike `std`'s `DefaultHasher`).
 pub fn fnv1a(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -45,7 +44,11 @@ pub fn fnv1a(data: &[u8]) -> u64 {
 /// Endpoint indexes repeated by weight (weights above 100 are scaled to keep it small).
 pub fn schedule(endpoints: &[Arc<EndpointState>]) -> Vec<usize> {
     let max = endpoints.iter().map(|e| e.weight).max().unwrap_or(1).max(1);
-    let scale = if max > 100 { f64::from(max) / 100.0 } else { 1.0 };
+    let scale = if max > 100 {
+        f64::from(max) / 100.0
+    } else {
+        1.0
+    };
     let mut out = Vec::new();
     for (i, e) in endpoints.iter().enumerate() {
         let w = ((f64::from(e.weight) / scale).round() as usize).max(usize::from(e.weight > 0));
@@ -78,7 +81,11 @@ pub fn round_robin(
     (0..n)
         .map(|k| schedule[(start + k) % n])
         .find(|&i| usable(&eps[i], &ok, exclude))
-        .or_else(|| (0..n).map(|k| schedule[(start + k) % n]).find(|&i| ok(&eps[i])))
+        .or_else(|| {
+            (0..n)
+                .map(|k| schedule[(start + k) % n])
+                .find(|&i| ok(&eps[i]))
+        })
 }
 
 /// A weighted random healthy endpoint.

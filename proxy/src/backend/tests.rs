@@ -31,10 +31,14 @@ fn round_robin_is_even_and_skips_unhealthy() {
     let b = backend(LbMode::RoundRobin, eps(3));
     let mut counts: HashMap<SocketAddr, u32> = HashMap::new();
     for _ in 0..300 {
-        *counts.entry(b.select(None, None).expect("ep").addr).or_default() += 1;
+        *counts
+            .entry(b.select(None, None).expect("ep").addr)
+            .or_default() += 1;
     }
     assert!(counts.values().all(|&c| c == 100), "{counts:?}");
-    b.endpoints[1].active_healthy.store(false, Ordering::Relaxed);
+    b.endpoints[1]
+        .active_healthy
+        .store(false, Ordering::Relaxed);
     for _ in 0..50 {
         assert_ne!(b.select(None, None).expect("ep").addr, b.endpoints[1].addr);
     }
@@ -47,11 +51,21 @@ fn round_robin_is_even_and_skips_unhealthy() {
 #[test]
 fn weights_shape_round_robin() {
     let e = vec![
-        Arc::new(EndpointState::new("10.0.0.1:1".parse().expect("a"), "h".into(), 1)),
-        Arc::new(EndpointState::new("10.0.0.2:1".parse().expect("a"), "h".into(), 3)),
+        Arc::new(EndpointState::new(
+            "10.0.0.1:1".parse().expect("a"),
+            "h".into(),
+            1,
+        )),
+        Arc::new(EndpointState::new(
+            "10.0.0.2:1".parse().expect("a"),
+            "h".into(),
+            3,
+        )),
     ];
     let b = backend(LbMode::RoundRobin, e);
-    let heavy = (0..400).filter(|_| b.select(None, None).expect("ep").weight == 3).count();
+    let heavy = (0..400)
+        .filter(|_| b.select(None, None).expect("ep").weight == 3)
+        .count();
     assert_eq!(heavy, 300);
 }
 
@@ -72,7 +86,9 @@ fn least_request_prefers_idle_endpoints() {
     let b = backend(LbMode::LeastRequest, eps(2));
     b.endpoints[0].inflight.store(100, Ordering::Relaxed);
     let idle = b.endpoints[1].addr;
-    let picks = (0..100).filter(|_| b.select(None, None).expect("ep").addr == idle).count();
+    let picks = (0..100)
+        .filter(|_| b.select(None, None).expect("ep").addr == idle)
+        .count();
     assert_eq!(picks, 100);
 }
 
@@ -81,10 +97,15 @@ fn consistent_hash_is_sticky_and_moves_little() {
     let on = HashOn::Header(http::HeaderName::from_static("x-user"));
     let b = backend(LbMode::ConsistentHash(on.clone()), eps(4));
     let key = |i: u32| fnv1a(format!("user-{i}").as_bytes());
-    let before: Vec<SocketAddr> = (0..1000).map(|i| b.select(Some(key(i)), None).expect("ep").addr).collect();
+    let before: Vec<SocketAddr> = (0..1000)
+        .map(|i| b.select(Some(key(i)), None).expect("ep").addr)
+        .collect();
     // Same key, same endpoint, every time.
     for i in 0..1000 {
-        assert_eq!(b.select(Some(key(i)), None).expect("ep").addr, before[i as usize]);
+        assert_eq!(
+            b.select(Some(key(i)), None).expect("ep").addr,
+            before[i as usize]
+        );
     }
     // Every endpoint gets a fair share.
     let mut counts: HashMap<SocketAddr, u32> = HashMap::new();
@@ -93,7 +114,9 @@ fn consistent_hash_is_sticky_and_moves_little() {
     }
     assert!(counts.values().all(|&c| c > 150), "{counts:?}");
     // Losing one endpoint only moves the keys it owned.
-    b.endpoints[0].active_healthy.store(false, Ordering::Relaxed);
+    b.endpoints[0]
+        .active_healthy
+        .store(false, Ordering::Relaxed);
     let moved = (0..1000)
         .filter(|&i| {
             let now = b.select(Some(key(i)), None).expect("ep").addr;
@@ -112,12 +135,25 @@ fn hash_keys_from_header_cookie_and_source() {
         .expect("req")
         .into_parts()
         .0;
-    let h = hash_key(&HashOn::Header(http::HeaderName::from_static("x-user")), &req, None);
+    let h = hash_key(
+        &HashOn::Header(http::HeaderName::from_static("x-user")),
+        &req,
+        None,
+    );
     assert_eq!(h, Some(fnv1a(b"alice")));
-    assert_eq!(hash_key(&HashOn::Cookie("session".into()), &req, None), Some(fnv1a(b"xyz")));
-    assert_eq!(hash_key(&HashOn::Cookie("missing".into()), &req, None), None);
+    assert_eq!(
+        hash_key(&HashOn::Cookie("session".into()), &req, None),
+        Some(fnv1a(b"xyz"))
+    );
+    assert_eq!(
+        hash_key(&HashOn::Cookie("missing".into()), &req, None),
+        None
+    );
     let ip = "192.0.2.7".parse().expect("ip");
-    assert_eq!(hash_key(&HashOn::SourceIp, &req, Some(ip)), Some(fnv1a(b"192.0.2.7")));
+    assert_eq!(
+        hash_key(&HashOn::SourceIp, &req, Some(ip)),
+        Some(fnv1a(b"192.0.2.7"))
+    );
 }
 
 #[test]
@@ -149,5 +185,8 @@ fn registry_keeps_state_across_builds() {
     drop((a, b));
     r.retain_used();
     let c = r.get("backend/b", addr, "h", 1);
-    assert!(c.active_healthy.load(Ordering::Relaxed), "state is fresh after being dropped");
+    assert!(
+        c.active_healthy.load(Ordering::Relaxed),
+        "state is fresh after being dropped"
+    );
 }

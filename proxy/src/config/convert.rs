@@ -32,7 +32,10 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
     for (bi, bind) in cfg.binds.iter().enumerate() {
         let at = format!("binds[{bi}]");
         if bind.port == 0 {
-            return Err(Error::invalid(format!("{at}.port"), "port must be 1..=65535"));
+            return Err(Error::invalid(
+                format!("{at}.port"),
+                "port must be 1..=65535",
+            ));
         }
         if !ports.insert(bind.port) {
             return Err(Error::invalid(
@@ -58,9 +61,14 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
             }
             let listener_key = format!("listener/{}/{name}", bind.port);
             let tls = match (l.protocol, &l.tls) {
-                (ListenerProtocol::Https, Some(t)) => Some(listener_tls(t, &format!("{at}.tls"), base)?),
+                (ListenerProtocol::Https, Some(t)) => {
+                    Some(listener_tls(t, &format!("{at}.tls"), base)?)
+                }
                 (ListenerProtocol::Https, None) => {
-                    return Err(Error::invalid(format!("{at}.tls"), "HTTPS listeners need tls"));
+                    return Err(Error::invalid(
+                        format!("{at}.tls"),
+                        "HTTPS listeners need tls",
+                    ));
                 }
                 (ListenerProtocol::Http, Some(_)) => {
                     return Err(Error::invalid(
@@ -190,7 +198,10 @@ fn route_match(m: &MatchConfig, at: &str) -> Result<pb::RouteMatch> {
     }) = &path
         && !v.starts_with('/')
     {
-        return Err(Error::invalid(format!("{at}.path.value"), "must start with '/'"));
+        return Err(Error::invalid(
+            format!("{at}.path.value"),
+            "must start with '/'",
+        ));
     }
     let values = |list: &[ValueMatchConfig]| {
         list.iter()
@@ -247,7 +258,10 @@ fn filters_of(
                         .ok_or_else(|| missing("responseHeaderModifier"))?,
                 )),
                 FilterType::UrlRewrite => {
-                    let u = f.url_rewrite.as_ref().ok_or_else(|| missing("urlRewrite"))?;
+                    let u = f
+                        .url_rewrite
+                        .as_ref()
+                        .ok_or_else(|| missing("urlRewrite"))?;
                     F::UrlRewrite(pb::UrlRewrite {
                         hostname: u.hostname.clone().unwrap_or_default(),
                         path: path_mod(u.path.as_ref(), &format!("{at}.urlRewrite.path"))?,
@@ -496,7 +510,10 @@ fn inline_or_file(
     base: &Path,
 ) -> Result<Option<Vec<u8>>> {
     match (inline, file) {
-        (Some(_), Some(_)) => Err(Error::invalid(at, "set either the inline value or the file, not both")),
+        (Some(_), Some(_)) => Err(Error::invalid(
+            at,
+            "set either the inline value or the file, not both",
+        )),
         (Some(v), None) => Ok(Some(v.clone().into_bytes())),
         (None, Some(f)) => {
             let path = base.join(f);
@@ -511,9 +528,12 @@ fn inline_or_file(
 fn opt_duration(v: &Option<String>, at: &str) -> Result<Option<agora_proto::Duration>> {
     v.as_deref()
         .map(|s| {
-            parse_duration(s)
-                .map(Into::into)
-                .ok_or_else(|| Error::invalid(at, format!("{s:?} is not a duration like 10s, 500ms or 1m30s")))
+            parse_duration(s).map(Into::into).ok_or_else(|| {
+                Error::invalid(
+                    at,
+                    format!("{s:?} is not a duration like 10s, 500ms or 1m30s"),
+                )
+            })
         })
         .transpose()
 }
@@ -536,7 +556,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         }
         let n: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_len] {
             "h" => n * 3600.0,
             "m" => n * 60.0,

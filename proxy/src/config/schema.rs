@@ -186,7 +186,9 @@ fn scalar_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Bool(b) => Ok(if b { "true" } else { "false" }.into()),
         serde_json::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, got {other}"
+        ))),
     }
 }
 

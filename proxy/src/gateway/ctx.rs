@@ -84,10 +84,20 @@ impl Default for RequestCtx {
 }
 
 /// Records metrics and writes the access log line for a finished request.
-pub fn observe(gw: &Gateway, session: &Session, e: Option<&pingora::Error>, ctx: &RequestCtx, now: Instant) {
+pub fn observe(
+    gw: &Gateway,
+    session: &Session,
+    e: Option<&pingora::Error>,
+    ctx: &RequestCtx,
+    now: Instant,
+) {
     let listener = ctx.route.listener.as_ref().map_or("", |l| l.name.as_str());
     let route = ctx.route.route_name.as_str();
-    let backend = ctx.route.plan.as_ref().map_or("", |p| p.backend.name.as_str());
+    let backend = ctx
+        .route
+        .plan
+        .as_ref()
+        .map_or("", |p| p.backend.name.as_str());
     let req = session.req_header();
     let status = ctx.outcome.status;
     let status_str = status.to_string();
@@ -96,7 +106,14 @@ pub fn observe(gw: &Gateway, session: &Session, e: Option<&pingora::Error>, ctx:
     let elapsed = now.duration_since(ctx.start);
     gw.metrics
         .requests
-        .with_label_values(&[ctx.route.gateway.as_str(), listener, route, backend, method, status_str])
+        .with_label_values(&[
+            ctx.route.gateway.as_str(),
+            listener,
+            route,
+            backend,
+            method,
+            status_str,
+        ])
         .inc();
     gw.metrics
         .duration
@@ -119,7 +136,11 @@ pub fn observe(gw: &Gateway, session: &Session, e: Option<&pingora::Error>, ctx:
             method,
             host: &host,
             path: req.uri.path(),
-            protocol: if session.is_http2() { "HTTP/2" } else { "HTTP/1.1" },
+            protocol: if session.is_http2() {
+                "HTTP/2"
+            } else {
+                "HTTP/1.1"
+            },
             status,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             attempts: ctx.upstream.attempt,

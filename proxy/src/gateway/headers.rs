@@ -40,13 +40,17 @@ pub fn apply_request_filters(plan: &ProxyPlan, req: &mut RequestHeader) -> pingo
                     req.insert_header(http::header::HOST, h.as_str())?;
                 }
                 if let Some(p) = path {
-                    let new_path = filters::rewrite_path(p, req.uri.path(), plan.matched.prefix_len);
+                    let new_path =
+                        filters::rewrite_path(p, req.uri.path(), plan.matched.prefix_len);
                     let uri = match req.uri.query() {
                         Some(q) => format!("{new_path}?{q}"),
                         None => new_path,
                     };
                     let uri = uri.parse::<http::Uri>().map_err(|e| {
-                        pingora::Error::explain(pingora::ErrorType::InternalError, format!("rewritten path: {e}"))
+                        pingora::Error::explain(
+                            pingora::ErrorType::InternalError,
+                            format!("rewritten path: {e}"),
+                        )
                     })?;
                     req.set_uri(uri);
                 }

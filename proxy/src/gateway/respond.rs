@@ -8,14 +8,21 @@ use pingora::{ErrorSource, ErrorType};
 use super::RequestCtx;
 use crate::error::Error;
 
-async fn write(session: &mut Session, status: u16, headers: &[(&str, &str)], body: Bytes) -> pingora::Result<()> {
+async fn write(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(status, Some(headers.len() + 1))?;
     for (n, v) in headers {
         resp.insert_header(n.to_string(), *v)?;
     }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only || body.is_empty()).await?;
+    session
+        .write_response_header(Box::new(resp), head_only || body.is_empty())
+        .await?;
     if !head_only && !body.is_empty() {
         session.write_response_body(Some(body), true).await?;
     }
@@ -42,7 +49,13 @@ pub async fn json(session: &mut Session, status: u16, body: Bytes) -> pingora::R
     if session.response_written().is_some() {
         return Ok(());
     }
-    write(session, status, &[("content-type", "application/json")], body).await
+    write(
+        session,
+        status,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await
 }
 
 /// The status for a failed request: our own error's, else derived from Pingora's error.
@@ -55,11 +68,19 @@ pub fn error_status(e: &pingora::Error, ctx: &mut RequestCtx) -> u16 {
     match e.etype() {
         ErrorType::HTTPStatus(c) => *c,
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-            let t = ctx.route.plan.as_ref().and_then(|p| p.rule().backend_timeout).unwrap_or_default();
+            let t = ctx
+                .route
+                .plan
+                .as_ref()
+                .and_then(|p| p.rule().backend_timeout)
+                .unwrap_or_default();
             ctx.outcome.error = Some(Error::UpstreamTimeout(t));
             504
         }
-        ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError | ErrorType::TLSHandshakeFailure => 503,
+        ErrorType::ConnectRefused
+        | ErrorType::ConnectNoRoute
+        | ErrorType::ConnectError
+        | ErrorType::TLSHandshakeFailure => 503,
         _ => match e.esource() {
             ErrorSource::Upstream => 502,
             ErrorSource::Downstream => match e.etype() {

@@ -46,13 +46,20 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The peer for the next attempt. Sleeps for the retry backoff first (doubling per attempt);
 /// fails with 504 once the request deadline has passed and 503 when no endpoint is healthy.
-pub async fn peer(plan: &ProxyPlan, ctx: &mut RequestCtx, session: &Session) -> Result<Box<HttpPeer>, Error> {
+pub async fn peer(
+    plan: &ProxyPlan,
+    ctx: &mut RequestCtx,
+    session: &Session,
+) -> Result<Box<HttpPeer>, Error> {
     let up = &mut ctx.upstream;
     up.release();
     if up.attempt > 0
         && let Some(r) = &up.retry
     {
-        let backoff = r.backoff.saturating_mul(1 << (up.attempt - 1).min(6)).min(Duration::from_secs(10));
+        let backoff = r
+            .backoff
+            .saturating_mul(1 << (up.attempt - 1).min(6))
+            .min(Duration::from_secs(10));
         tokio::time::sleep(backoff).await;
     }
     up.attempt += 1;
@@ -60,7 +67,9 @@ pub async fn peer(plan: &ProxyPlan, ctx: &mut RequestCtx, session: &Session) -> 
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::UpstreamTimeout(plan.rule().request_timeout.unwrap_or_default()));
+                return Err(Error::UpstreamTimeout(
+                    plan.rule().request_timeout.unwrap_or_default(),
+                ));
             }
             Some(left)
         }
@@ -78,9 +87,9 @@ pub async fn peer(plan: &ProxyPlan, ctx: &mut RequestCtx, session: &Session) -> 
         ),
         _ => None,
     };
-    let ep = b
-        .select(hash, up.last_failed.as_ref())
-        .ok_or_else(|| Error::BackendUnavailable(format!("no healthy endpoint in backend {}", b.name)))?;
+    let ep = b.select(hash, up.last_failed.as_ref()).ok_or_else(|| {
+        Error::BackendUnavailable(format!("no healthy endpoint in backend {}", b.name))
+    })?;
     ep.inflight.fetch_add(1, Ordering::Relaxed);
     up.inflight = true;
     up.endpoints_total = b.endpoints.len();
@@ -88,7 +97,9 @@ pub async fn peer(plan: &ProxyPlan, ctx: &mut RequestCtx, session: &Session) -> 
     up.connect_started = Some(Instant::now());
 
     let tls = b.tls.as_ref();
-    let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| ep.host.clone());
+    let sni = tls
+        .and_then(|t| t.sni.clone())
+        .unwrap_or_else(|| ep.host.clone());
     let mut p = HttpPeer::new(ep.addr, tls.is_some(), sni);
     let o = &mut p.options;
     o.connection_timeout = Some(b.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
@@ -115,7 +126,11 @@ pub async fn peer(plan: &ProxyPlan, ctx: &mut RequestCtx, session: &Session) -> 
 
 /// Passive health from a response status: 5xx counts as a failure.
 pub fn record_response(ctx: &mut RequestCtx, status: u16) {
-    let passive = ctx.route.plan.as_ref().and_then(|p| p.backend.passive.clone());
+    let passive = ctx
+        .route
+        .plan
+        .as_ref()
+        .and_then(|p| p.backend.passive.clone());
     if let Some(ep) = &ctx.upstream.endpoint {
         ep.record(status < 500, passive.as_ref());
         if status >= 500 {
@@ -126,7 +141,11 @@ pub fn record_response(ctx: &mut RequestCtx, status: u16) {
 
 /// A failed connect or exchange with the current endpoint.
 pub fn record_failure(ctx: &mut RequestCtx) {
-    let passive = ctx.route.plan.as_ref().and_then(|p| p.backend.passive.clone());
+    let passive = ctx
+        .route
+        .plan
+        .as_ref()
+        .and_then(|p| p.backend.passive.clone());
     if let Some(ep) = &ctx.upstream.endpoint {
         ep.record(false, passive.as_ref());
         ctx.upstream.last_failed = Some(ep.addr);

@@ -46,7 +46,10 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
 
     let mut routes_by_listener: HashMap<&str, Vec<&pb::Route>> = HashMap::new();
     for r in &routes {
-        routes_by_listener.entry(&r.listener_key).or_default().push(r);
+        routes_by_listener
+            .entry(&r.listener_key)
+            .or_default()
+            .push(r);
     }
 
     let mut bind_listeners: HashMap<&str, Vec<Arc<ListenerIr>>> = HashMap::new();
@@ -56,11 +59,19 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
         .collect();
     for l in &listeners {
         let port = *bind_ports.get(l.bind_key.as_str()).ok_or_else(|| {
-            Error::invalid(format!("{}.bindKey", l.key), format!("unknown bind {:?}", l.bind_key))
+            Error::invalid(
+                format!("{}.bindKey", l.key),
+                format!("unknown bind {:?}", l.bind_key),
+            )
         })?;
-        let rs = routes_by_listener.remove(l.key.as_str()).unwrap_or_default();
+        let rs = routes_by_listener
+            .remove(l.key.as_str())
+            .unwrap_or_default();
         let ir = listener(l, port, &rs, &backends)?;
-        bind_listeners.entry(&l.bind_key).or_default().push(Arc::new(ir));
+        bind_listeners
+            .entry(&l.bind_key)
+            .or_default()
+            .push(Arc::new(ir));
     }
     if let Some((key, _)) = routes_by_listener.into_iter().next() {
         return Err(Error::invalid(key, "route refers to an unknown listener"));
@@ -84,15 +95,21 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
         for l in ls {
             if l.hostname.is_empty() {
                 if set.any.replace(l.clone()).is_some() {
-                    return Err(Error::invalid(&l.key, "two listeners without hostname on one port"));
+                    return Err(Error::invalid(
+                        &l.key,
+                        "two listeners without hostname on one port",
+                    ));
                 }
             } else if let Some(suffix) = l.hostname.strip_prefix('*') {
                 set.wildcard.push((suffix.to_string(), l));
             } else if set.exact.insert(l.hostname.clone(), l.clone()).is_some() {
-                return Err(Error::invalid(&l.key, "two listeners with one hostname on one port"));
+                return Err(Error::invalid(
+                    &l.key,
+                    "two listeners with one hostname on one port",
+                ));
             }
         }
-        set.wildcard.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        set.wildcard.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         let ir = BindIr {
             key: b.key.clone(),
             address: b.address.clone(),
@@ -101,7 +118,10 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
             listeners: set,
         };
         if out.insert(port, Arc::new(ir)).is_some() {
-            return Err(Error::invalid(&b.key, format!("port {port} is bound twice")));
+            return Err(Error::invalid(
+                &b.key,
+                format!("port {port} is bound twice"),
+            ));
         }
     }
     states.retain_used();
@@ -120,7 +140,8 @@ fn listener(
     backends: &HashMap<String, Arc<BackendIr>>,
 ) -> Result<ListenerIr> {
     if !l.hostname.is_empty() {
-        hostname::validate(&l.hostname).map_err(|e| Error::invalid(format!("{}.hostname", l.key), e))?;
+        hostname::validate(&l.hostname)
+            .map_err(|e| Error::invalid(format!("{}.hostname", l.key), e))?;
     }
     let https = l.protocol == pb::Protocol::Https as i32;
     let cert = match (&l.tls, https) {
@@ -128,13 +149,19 @@ fn listener(
             certified_key(&t.cert_pem, &t.key_pem)
                 .map_err(|e| Error::invalid(format!("{}.tls", l.key), e))?,
         )),
-        (None, true) => return Err(Error::invalid(format!("{}.tls", l.key), "HTTPS needs a certificate")),
+        (None, true) => {
+            return Err(Error::invalid(
+                format!("{}.tls", l.key),
+                "HTTPS needs a certificate",
+            ));
+        }
         _ => None,
     };
     let mut entries = Vec::new();
     for r in routes {
         for (i, h) in r.hostnames.iter().enumerate() {
-            hostname::validate(h).map_err(|e| Error::invalid(format!("{}.hostnames[{i}]", r.key), e))?;
+            hostname::validate(h)
+                .map_err(|e| Error::invalid(format!("{}.hostnames[{i}]", r.key), e))?;
         }
         // A route whose hostnames do not intersect the listener's does not attach.
         let Some(hosts) = hostname::intersect(&l.hostname, &r.hostnames) else {
@@ -147,9 +174,8 @@ fn listener(
             r.matches.clone()
         };
         for (i, m) in matches.iter().enumerate() {
-            let matcher = compile_match(m).map_err(|e| {
-                Error::invalid(format!("{}.matches[{i}]", r.key), e)
-            })?;
+            let matcher = compile_match(m)
+                .map_err(|e| Error::invalid(format!("{}.matches[{i}]", r.key), e))?;
             entries.push((
                 hosts.clone(),
                 MatchEntry {
@@ -181,7 +207,11 @@ fn compile_match(m: &pb::RouteMatch) -> std::result::Result<CompiledMatch, Strin
                 return Err(format!("path prefix {p:?} must start with '/'"));
             }
             let trimmed = p.trim_end_matches('/');
-            PathMatcher::Prefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() })
+            PathMatcher::Prefix(if trimmed.is_empty() {
+                "/".into()
+            } else {
+                trimmed.into()
+            })
         }
         Some(P::Regex(r)) => PathMatcher::Regex(anchored(r)?),
     };
@@ -198,7 +228,9 @@ fn compile_match(m: &pb::RouteMatch) -> std::result::Result<CompiledMatch, Strin
             .collect::<std::result::Result<Vec<_>, String>>()
             .map(|v| {
                 if header {
-                    v.into_iter().map(|(n, m)| (n.to_ascii_lowercase(), m)).collect()
+                    v.into_iter()
+                        .map(|(n, m)| (n.to_ascii_lowercase(), m))
+                        .collect()
                 } else {
                     v
                 }
@@ -238,7 +270,9 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
         .filters
         .iter()
         .enumerate()
-        .map(|(i, f)| filter(f, backends).map_err(|e| Error::invalid(format!("{}.filters[{i}]", r.key), e)))
+        .map(|(i, f)| {
+            filter(f, backends).map_err(|e| Error::invalid(format!("{}.filters[{i}]", r.key), e))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut choices = Vec::new();
     for (i, b) in r.backends.iter().enumerate() {
@@ -268,8 +302,15 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
     let total_weight = choices.iter().map(|c| c.weight).sum();
     let retry = r.retry.as_ref().map(|rt| RetryIr {
         attempts: rt.attempts,
-        codes: rt.codes.iter().filter_map(|c| u16::try_from(*c).ok()).collect(),
-        backoff: rt.backoff.map(Into::into).unwrap_or(Duration::from_millis(25)),
+        codes: rt
+            .codes
+            .iter()
+            .filter_map(|c| u16::try_from(*c).ok())
+            .collect(),
+        backoff: rt
+            .backoff
+            .map(Into::into)
+            .unwrap_or(Duration::from_millis(25)),
     });
     let timeouts = r.timeouts.unwrap_or_default();
     Ok(RuleIr {
@@ -285,7 +326,10 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
         filters,
         backends: choices,
         total_weight,
-        request_timeout: timeouts.request.map(Into::into).filter(|d: &Duration| !d.is_zero()),
+        request_timeout: timeouts
+            .request
+            .map(Into::into)
+            .filter(|d: &Duration| !d.is_zero()),
         backend_timeout: timeouts
             .backend_request
             .map(Into::into)
@@ -325,7 +369,11 @@ fn filter(
             status: match r.status_code {
                 0 => 302,
                 c @ (301 | 302 | 303 | 307 | 308) => c as u16,
-                c => return Err(format!("redirect status {c} is not 301, 302, 303, 307 or 308")),
+                c => {
+                    return Err(format!(
+                        "redirect status {c} is not 301, 302, 303, 307 or 308"
+                    ));
+                }
             },
         }),
         F::RequestMirror(m) => FilterIr::Mirror {
@@ -363,8 +411,16 @@ fn header_mod(h: &pb::HeaderModifier) -> std::result::Result<HeaderModifier, Str
         ))
     };
     Ok(HeaderModifier {
-        set: h.set.iter().map(pair).collect::<std::result::Result<_, String>>()?,
-        add: h.add.iter().map(pair).collect::<std::result::Result<_, String>>()?,
+        set: h
+            .set
+            .iter()
+            .map(pair)
+            .collect::<std::result::Result<_, String>>()?,
+        add: h
+            .add
+            .iter()
+            .map(pair)
+            .collect::<std::result::Result<_, String>>()?,
         remove: h
             .remove
             .iter()
@@ -381,7 +437,10 @@ fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
     let eps = match &b.kind {
         Some(pb::backend::Kind::Static(s)) => &s.endpoints,
         Some(pb::backend::Kind::Service(_)) => {
-            return Err(Error::invalid(field("service"), "service backends need the control plane"));
+            return Err(Error::invalid(
+                field("service"),
+                "service backends need the control plane",
+            ));
         }
         None => return Err(Error::invalid(&b.key, "backend has no kind")),
     };
@@ -390,8 +449,15 @@ fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
         let port = u16::try_from(e.port)
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| Error::invalid(field(&format!("endpoints[{i}].port")), "port must be 1..=65535"))?;
-        for addr in resolve(&e.host, port).map_err(|m| Error::invalid(field(&format!("endpoints[{i}].host")), m))? {
+            .ok_or_else(|| {
+                Error::invalid(
+                    field(&format!("endpoints[{i}].port")),
+                    "port must be 1..=65535",
+                )
+            })?;
+        for addr in resolve(&e.host, port)
+            .map_err(|m| Error::invalid(field(&format!("endpoints[{i}].host")), m))?
+        {
             endpoints.push(states.get(&b.key, addr, &e.host, e.weight));
         }
     }
@@ -404,14 +470,21 @@ fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
                 Mode::LeastRequest => LbMode::LeastRequest,
                 Mode::Random => LbMode::Random,
                 Mode::ConsistentHash => LbMode::ConsistentHash(match &l.hash_on {
-                    Some(H::Header(h)) => HashOn::Header(
-                        http::HeaderName::try_from(h.as_str())
-                            .map_err(|_| Error::invalid(field("loadBalancing.hashOn.header"), "invalid header name"))?,
-                    ),
+                    Some(H::Header(h)) => {
+                        HashOn::Header(http::HeaderName::try_from(h.as_str()).map_err(|_| {
+                            Error::invalid(
+                                field("loadBalancing.hashOn.header"),
+                                "invalid header name",
+                            )
+                        })?)
+                    }
                     Some(H::Cookie(c)) => HashOn::Cookie(c.clone()),
                     Some(H::SourceIp(_)) => HashOn::SourceIp,
                     None => {
-                        return Err(Error::invalid(field("loadBalancing.hashOn"), "consistent hashing needs a hash source"));
+                        return Err(Error::invalid(
+                            field("loadBalancing.hashOn"),
+                            "consistent hashing needs a hash source",
+                        ));
                     }
                 }),
             }
@@ -420,16 +493,27 @@ fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
     let hc = b.health_check.clone().unwrap_or_default();
     let passive = (hc.consecutive_failures > 0).then(|| PassiveCheck {
         consecutive_failures: hc.consecutive_failures,
-        base_ejection: hc.base_ejection.map(Into::into).unwrap_or(Duration::from_secs(30)),
+        base_ejection: hc
+            .base_ejection
+            .map(Into::into)
+            .unwrap_or(Duration::from_secs(30)),
     });
     let active = hc.active.map(|a| ActiveCheck {
-        path: if a.path.is_empty() { "/".into() } else { a.path },
+        path: if a.path.is_empty() {
+            "/".into()
+        } else {
+            a.path
+        },
         host: (!a.host.is_empty()).then_some(a.host),
         interval: a.interval.map(Into::into).unwrap_or(Duration::from_secs(5)),
         timeout: a.timeout.map(Into::into).unwrap_or(Duration::from_secs(1)),
         unhealthy_threshold: a.unhealthy_threshold.max(1),
         healthy_threshold: a.healthy_threshold.max(1),
-        expected: a.expected_statuses.iter().filter_map(|s| u16::try_from(*s).ok()).collect(),
+        expected: a
+            .expected_statuses
+            .iter()
+            .filter_map(|s| u16::try_from(*s).ok())
+            .collect(),
     });
     let tls = b
         .tls
@@ -472,7 +556,10 @@ fn resolve(host: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String
     Ok(out)
 }
 
-fn certified_key(cert: &[u8], key: &[u8]) -> std::result::Result<rustls::sign::CertifiedKey, String> {
+fn certified_key(
+    cert: &[u8],
+    key: &[u8],
+) -> std::result::Result<rustls::sign::CertifiedKey, String> {
     let certs = rustls_pemfile::certs(&mut &cert[..])
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| format!("certificate PEM: {e}"))?;
@@ -505,7 +592,10 @@ fn upstream_tls(t: &pb::UpstreamTls) -> std::result::Result<UpstreamTls, String>
         for c in &certs {
             x509_ok(c)?;
         }
-        let wrapped: Vec<WrappedX509> = certs.into_iter().map(|c| WrappedX509::new(c, parse_x509)).collect();
+        let wrapped: Vec<WrappedX509> = certs
+            .into_iter()
+            .map(|c| WrappedX509::new(c, parse_x509))
+            .collect();
         Some(Arc::from(wrapped.into_boxed_slice()))
     };
     let client_cert = if t.client_cert_pem.is_empty() {

@@ -79,7 +79,11 @@ pub struct Arrival<'a> {
 ///
 /// Errors: no listener or rule → 404; the chosen backend reference is invalid, or the rule
 /// has no backend and no filter that answers → 500.
-pub fn decide(ir: &Ir, a: Arrival<'_>, roll: u32) -> Result<(Decision, Option<Arc<ListenerIr>>), Error> {
+pub fn decide(
+    ir: &Ir,
+    a: Arrival<'_>,
+    roll: u32,
+) -> Result<(Decision, Option<Arc<ListenerIr>>), Error> {
     let host = hostname::request_host(a.req);
     let no_route = || Error::NoRoute {
         host: host.clone(),

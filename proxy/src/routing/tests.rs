@@ -14,7 +14,10 @@ fn ir(yaml: &str) -> Ir {
 }
 
 fn req(method: &str, host: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
-    let mut b = http::Request::builder().method(method).uri(uri).header("host", host);
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", host);
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -22,9 +25,24 @@ fn req(method: &str, host: &str, uri: &str, headers: &[(&str, &str)]) -> http::r
 }
 
 /// The route name a request lands on ("404" / "500" for errors, "redirect"/"direct").
-fn route_of(ir: &Ir, port: u16, method: &str, host: &str, uri: &str, headers: &[(&str, &str)]) -> String {
+fn route_of(
+    ir: &Ir,
+    port: u16,
+    method: &str,
+    host: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> String {
     let parts = req(method, host, uri, headers);
-    match decide(ir, Arrival { port, tls: false, req: &parts }, 0) {
+    match decide(
+        ir,
+        Arrival {
+            port,
+            tls: false,
+            req: &parts,
+        },
+        0,
+    ) {
         Ok((Decision::Proxy(p), _)) => p.rule().route_name.trim_start_matches("local/").to_string(),
         Ok((Decision::Redirect { location, .. }, _)) => format!("redirect {location}"),
         Ok((Decision::Direct { status, .. }, _)) => format!("direct {status}"),
@@ -39,7 +57,9 @@ backends:
 ";
 
 fn with_routes(listener_host: Option<&str>, routes: &str) -> Ir {
-    let host = listener_host.map(|h| format!("    hostname: \"{h}\"\n")).unwrap_or_default();
+    let host = listener_host
+        .map(|h| format!("    hostname: \"{h}\"\n"))
+        .unwrap_or_default();
     ir(&format!(
         "binds:\n- port: 80\n  listeners:\n  - name: l\n{host}    routes:\n{routes}{BACKENDS}"
     ))
@@ -138,11 +158,17 @@ fn method_headers_and_query_add_precedence() {
       backendRefs: [{name: b}]
 ",
     );
-    let cases: [(&str, &str, &[(&str, &str)], &str); 7] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 7] = [
         ("GET", "/", &[], "plain"),
         ("GET", "/", &[("x-env", "prod")], "one-header"),
         ("GET", "/", &[("x-env", "dev")], "plain"),
-        ("GET", "/", &[("x-env", "prod"), ("x-team", "ml-infra")], "two-headers"),
+        (
+            "GET",
+            "/",
+            &[("x-env", "prod"), ("x-team", "ml-infra")],
+            "two-headers",
+        ),
         // A method match outranks header matches.
         ("POST", "/", &[("x-env", "prod")], "method"),
         ("GET", "/?v=2", &[], "query"),
@@ -150,7 +176,11 @@ fn method_headers_and_query_add_precedence() {
         ("GET", "/?v=2", &[("x-env", "prod")], "one-header"),
     ];
     for (method, uri, headers, want) in cases {
-        assert_eq!(route_of(&ir, 80, method, "a", uri, headers), want, "{method} {uri} {headers:?}");
+        assert_eq!(
+            route_of(&ir, 80, method, "a", uri, headers),
+            want,
+            "{method} {uri} {headers:?}"
+        );
     }
 }
 
@@ -202,7 +232,11 @@ fn hostname_precedence_and_fallthrough() {
         ("FOO.Example.com:8080", "/only", "exact"),
     ];
     for (host, uri, want) in cases {
-        assert_eq!(route_of(&ir, 80, "GET", host, uri, &[]), want, "{host}{uri}");
+        assert_eq!(
+            route_of(&ir, 80, "GET", host, uri, &[]),
+            want,
+            "{host}{uri}"
+        );
     }
 }
 
@@ -224,14 +258,28 @@ fn listener_hostname_intersects_route_hostnames() {
 
 #[test]
 fn hostname_intersection_rules() {
-    let i = |l: &str, r: &[&str]| hostname::intersect(l, &r.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let i = |l: &str, r: &[&str]| {
+        hostname::intersect(l, &r.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    };
     assert_eq!(i("", &[]), Some(vec![]));
     assert_eq!(i("a.com", &[]), Some(vec!["a.com".to_string()]));
     assert_eq!(i("", &["a.com"]), Some(vec!["a.com".to_string()]));
-    assert_eq!(i("*.a.com", &["x.a.com", "b.com"]), Some(vec!["x.a.com".to_string()]));
-    assert_eq!(i("x.a.com", &["*.a.com"]), Some(vec!["x.a.com".to_string()]));
-    assert_eq!(i("*.a.com", &["*.x.a.com"]), Some(vec!["*.x.a.com".to_string()]));
-    assert_eq!(i("*.x.a.com", &["*.a.com"]), Some(vec!["*.x.a.com".to_string()]));
+    assert_eq!(
+        i("*.a.com", &["x.a.com", "b.com"]),
+        Some(vec!["x.a.com".to_string()])
+    );
+    assert_eq!(
+        i("x.a.com", &["*.a.com"]),
+        Some(vec!["x.a.com".to_string()])
+    );
+    assert_eq!(
+        i("*.a.com", &["*.x.a.com"]),
+        Some(vec!["*.x.a.com".to_string()])
+    );
+    assert_eq!(
+        i("*.x.a.com", &["*.a.com"]),
+        Some(vec!["*.x.a.com".to_string()])
+    );
     assert_eq!(i("a.com", &["b.com"]), None);
     assert_eq!(i("*.a.com", &["a.com"]), None);
 }
@@ -257,10 +305,19 @@ binds:
     routes: [{{name: from-81, backendRefs: [{{name: b}}]}}]
 {BACKENDS}"
     ));
-    assert_eq!(route_of(&ir, 80, "GET", "foo.example.com", "/", &[]), "from-exact");
-    assert_eq!(route_of(&ir, 80, "GET", "bar.example.com", "/", &[]), "from-wild");
+    assert_eq!(
+        route_of(&ir, 80, "GET", "foo.example.com", "/", &[]),
+        "from-exact"
+    );
+    assert_eq!(
+        route_of(&ir, 80, "GET", "bar.example.com", "/", &[]),
+        "from-wild"
+    );
     assert_eq!(route_of(&ir, 80, "GET", "x.org", "/", &[]), "from-any");
-    assert_eq!(route_of(&ir, 81, "GET", "foo.example.com", "/", &[]), "from-81");
+    assert_eq!(
+        route_of(&ir, 81, "GET", "foo.example.com", "/", &[]),
+        "from-81"
+    );
     assert_eq!(route_of(&ir, 82, "GET", "x.org", "/", &[]), "404");
 }
 
@@ -329,7 +386,15 @@ fn invalid_backend_reference_answers_500_in_proportion() {
         .collect();
     let ir = ir::build("local", resources, &StateRegistry::default()).expect("ir");
     let parts = req("GET", "a", "/", &[]);
-    let outcome = |roll| match decide(&ir, Arrival { port: 80, tls: false, req: &parts }, roll) {
+    let outcome = |roll| match decide(
+        &ir,
+        Arrival {
+            port: 80,
+            tls: false,
+            req: &parts,
+        },
+        roll,
+    ) {
         Ok(_) => 200,
         Err(e) => e.status(),
     };
@@ -354,7 +419,15 @@ backends:
     let parts = req("GET", "x", "/", &[]);
     let mut counts = std::collections::HashMap::new();
     for roll in 0..400u32 {
-        if let Ok((Decision::Proxy(p), _)) = decide(&ir, Arrival { port: 80, tls: false, req: &parts }, roll) {
+        if let Ok((Decision::Proxy(p), _)) = decide(
+            &ir,
+            Arrival {
+                port: 80,
+                tls: false,
+                req: &parts,
+            },
+            roll,
+        ) {
             *counts.entry(p.backend.name.clone()).or_insert(0) += 1;
         }
     }
@@ -369,24 +442,48 @@ fn bad_regex_rejects_the_config_naming_the_route() {
         Path::new("."),
     )
     .expect("structurally valid");
-    let err = ir::build("local", loaded.resources, &StateRegistry::default()).expect_err("bad regex");
+    let err =
+        ir::build("local", loaded.resources, &StateRegistry::default()).expect_err("bad regex");
     let msg = err.to_string();
-    assert!(msg.contains("listener/80/l/r.matches[0]") && msg.contains("invalid regex"), "{msg}");
+    assert!(
+        msg.contains("listener/80/l/r.matches[0]") && msg.contains("invalid regex"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn config_errors_name_the_field() {
     let cases = [
-        ("binds:\n- port: 80\n  listeners:\n  - routes:\n    - matches: [{path: {type: Prefix}}]\n", "binds[0].listeners[0].routes[0].matches[0].path.type"),
-        ("binds:\n- port: 80\n  listeners:\n  - routes:\n    - backendRefs: [{name: nope}]\n", "binds[0].listeners[0].routes[0].backendRefs[0].name"),
-        ("binds:\n- port: 80\n  listeners:\n  - routes:\n    - filters: [{type: RequestRedirect}]\n", "binds[0].listeners[0].routes[0].filters[0].requestRedirect"),
-        ("binds:\n- port: 80\n  listeners:\n  - routes:\n    - timeouts: {request: 10}\n", "binds[0].listeners[0].routes[0].timeouts.request"),
-        ("binds:\n- port: 80\n  listeners: []\n  bogus: 1\n", "binds[0]"),
+        (
+            "binds:\n- port: 80\n  listeners:\n  - routes:\n    - matches: [{path: {type: Prefix}}]\n",
+            "binds[0].listeners[0].routes[0].matches[0].path.type",
+        ),
+        (
+            "binds:\n- port: 80\n  listeners:\n  - routes:\n    - backendRefs: [{name: nope}]\n",
+            "binds[0].listeners[0].routes[0].backendRefs[0].name",
+        ),
+        (
+            "binds:\n- port: 80\n  listeners:\n  - routes:\n    - filters: [{type: RequestRedirect}]\n",
+            "binds[0].listeners[0].routes[0].filters[0].requestRedirect",
+        ),
+        (
+            "binds:\n- port: 80\n  listeners:\n  - routes:\n    - timeouts: {request: 10}\n",
+            "binds[0].listeners[0].routes[0].timeouts.request",
+        ),
+        (
+            "binds:\n- port: 80\n  listeners: []\n  bogus: 1\n",
+            "binds[0]",
+        ),
         ("backends:\n- name: x\n", "backends[0].endpoints"),
-        ("binds:\n- port: 80\n  listeners:\n  - protocol: HTTPS\n", "binds[0].listeners[0].tls"),
+        (
+            "binds:\n- port: 80\n  listeners:\n  - protocol: HTTPS\n",
+            "binds[0].listeners[0].tls",
+        ),
     ];
     for (yaml, field) in cases {
-        let err = config::load_str(yaml, Path::new(".")).expect_err(yaml).to_string();
+        let err = config::load_str(yaml, Path::new("."))
+            .expect_err(yaml)
+            .to_string();
         assert!(err.contains(field), "expected {field} in: {err}");
     }
 }

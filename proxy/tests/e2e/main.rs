@@ -25,7 +25,10 @@ backends:
 }
 
 fn backend(name: &str, addrs: &[std::net::SocketAddr], extra: &str) -> String {
-    let eps: Vec<String> = addrs.iter().map(|a| format!("{{host: 127.0.0.1, port: {}}}", a.port())).collect();
+    let eps: Vec<String> = addrs
+        .iter()
+        .map(|a| format!("{{host: 127.0.0.1, port: {}}}", a.port()))
+        .collect();
     format!("- name: {name}\n  endpoints: [{}]\n{extra}", eps.join(", "))
 }
 
@@ -114,22 +117,42 @@ backends:
     assert_eq!(seen.headers["x-add"], "one,two");
     assert!(!seen.headers.contains_key("x-drop"));
 
-    let r = c.get(format!("{base}/api/v1/users?id=7")).send().await.expect("send");
+    let r = c
+        .get(format!("{base}/api/v1/users?id=7"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
     let seen = a.last().expect("seen");
     assert_eq!(seen.uri, "/v2/users?id=7");
     assert_eq!(seen.headers["host"], "internal.example");
 
-    c.get(format!("{base}/full/deep/path")).send().await.expect("send");
+    c.get(format!("{base}/full/deep/path"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(a.last().expect("seen").uri, "/replaced");
 
-    let r = c.get(format!("{base}/anything")).header("x-to", "b").send().await.expect("send");
+    let r = c
+        .get(format!("{base}/anything"))
+        .header("x-to", "b")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.headers()["x-upstream"], "b");
     assert_eq!(b.last().expect("seen").headers["x-backend-filter"], "b");
 
-    let r = c.get(format!("{base}/old/page?x=1")).header("host", "site.example").send().await.expect("send");
+    let r = c
+        .get(format!("{base}/old/page?x=1"))
+        .header("host", "site.example")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 308);
-    assert_eq!(r.headers()["location"], "https://site.example:8443/new/page?x=1");
+    assert_eq!(
+        r.headers()["location"],
+        "https://site.example:8443/new/page?x=1"
+    );
 
     let r = c.get(format!("{base}/direct")).send().await.expect("send");
     assert_eq!(r.status(), 418);
@@ -140,18 +163,30 @@ backends:
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["type"], "route_not_found");
 
-    let r = c.get(format!("{base}/nobackend")).send().await.expect("send");
+    let r = c
+        .get(format!("{base}/nobackend"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 500);
 
     // HTTP/2 cleartext on the same port.
-    let r = h2c_client().get(format!("{base}/")).send().await.expect("send");
+    let r = h2c_client()
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.headers()["x-upstream"], "b");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_balancing_distribution_and_affinity() {
-    let ups = [Upstream::start("u0").await, Upstream::start("u1").await, Upstream::start("u2").await];
+    let ups = [
+        Upstream::start("u0").await,
+        Upstream::start("u1").await,
+        Upstream::start("u2").await,
+    ];
     let addrs: Vec<_> = ups.iter().map(|u| u.addr).collect();
     let port = free_port();
     let cfg = format!(
@@ -174,7 +209,11 @@ backends:
 {}
 {}",
         backend("rr", &addrs, ""),
-        backend("hash", &addrs, "  loadBalancing: {mode: ConsistentHash, hashOn: {header: x-user}}\n"),
+        backend(
+            "hash",
+            &addrs,
+            "  loadBalancing: {mode: ConsistentHash, hashOn: {header: x-user}}\n"
+        ),
         backend("one", &addrs[..1], ""),
         backend("two", &addrs[1..2], ""),
     );
@@ -182,7 +221,14 @@ backends:
     let c = client();
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..60 {
-        assert_eq!(c.get(format!("{base}/rr")).send().await.expect("send").status(), 200);
+        assert_eq!(
+            c.get(format!("{base}/rr"))
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            200
+        );
     }
     let counts: Vec<usize> = ups.iter().map(Upstream::count).collect();
     assert_eq!(counts, vec![20, 20, 20], "round robin spreads evenly");
@@ -190,7 +236,12 @@ backends:
     for user in ["alice", "bob", "carol", "dave"] {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..10 {
-            let r = c.get(format!("{base}/hash")).header("x-user", user).send().await.expect("send");
+            let r = c
+                .get(format!("{base}/hash"))
+                .header("x-user", user)
+                .send()
+                .await
+                .expect("send");
             seen.insert(r.headers()["x-upstream"].to_str().expect("str").to_string());
         }
         assert_eq!(seen.len(), 1, "{user} stuck to one endpoint");
@@ -199,9 +250,14 @@ backends:
     let mut split: HashMap<String, usize> = HashMap::new();
     for _ in 0..400 {
         let r = c.get(format!("{base}/split")).send().await.expect("send");
-        *split.entry(r.headers()["x-upstream"].to_str().expect("str").to_string()).or_default() += 1;
+        *split
+            .entry(r.headers()["x-upstream"].to_str().expect("str").to_string())
+            .or_default() += 1;
     }
-    assert!((320..=390).contains(&split["u0"]), "90/10 weights: {split:?}");
+    assert!(
+        (320..=390).contains(&split["u0"]),
+        "90/10 weights: {split:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +289,10 @@ async fn active_health_checks_evict_and_restore() {
     for _ in 0..20 {
         c.get(&url).send().await.expect("send");
     }
-    assert!(flaky.count() >= before + 5, "restored endpoint gets traffic again");
+    assert!(
+        flaky.count() >= before + 5,
+        "restored endpoint gets traffic again"
+    );
 
     // Every endpoint unhealthy: a clear 500-class JSON error, not a hang.
     good.set_healthy(false);
@@ -241,7 +300,12 @@ async fn active_health_checks_evict_and_restore() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let r = c.get(&url).send().await.expect("send");
     assert_eq!(r.status(), 500);
-    assert!(r.text().await.expect("body").contains("no healthy endpoint"));
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains("no healthy endpoint")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,17 +317,34 @@ async fn passive_health_ejects_failing_endpoint() {
     let cfg = one_route(
         port,
         "",
-        &backend("up", &[good.addr, bad.addr], "  healthCheck: {consecutiveFailures: 2, baseEjectionTime: 30s}\n"),
+        &backend(
+            "up",
+            &[good.addr, bad.addr],
+            "  healthCheck: {consecutiveFailures: 2, baseEjectionTime: 30s}\n",
+        ),
     );
     let _p = Proxy::start(&cfg).await;
     let c = client();
     for _ in 0..10 {
-        c.get(format!("http://127.0.0.1:{port}/")).send().await.expect("send");
+        c.get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .expect("send");
     }
     let after_ejection = bad.count();
-    assert!(after_ejection <= 3, "bad endpoint ejected after 2 failures, got {after_ejection}");
+    assert!(
+        after_ejection <= 3,
+        "bad endpoint ejected after 2 failures, got {after_ejection}"
+    );
     for _ in 0..10 {
-        assert_eq!(c.get(format!("http://127.0.0.1:{port}/")).send().await.expect("send").status(), 200);
+        assert_eq!(
+            c.get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            200
+        );
     }
     assert_eq!(bad.count(), after_ejection);
 }
@@ -308,18 +389,48 @@ backends:
     let c = client();
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..10 {
-        let r = c.post(format!("{base}/status-retry")).body("payload").send().await.expect("send");
+        let r = c
+            .post(format!("{base}/status-retry"))
+            .body("payload")
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), 200, "a 503 is retried on the other endpoint");
-        assert_eq!(good.last().expect("seen").body_len, 7, "the body is re-sent on retry");
+        assert_eq!(
+            good.last().expect("seen").body_len,
+            7,
+            "the body is re-sent on retry"
+        );
     }
     let before = bad.count();
-    assert_eq!(c.get(format!("{base}/no-retry")).send().await.expect("send").status(), 503);
+    assert_eq!(
+        c.get(format!("{base}/no-retry"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        503
+    );
     assert_eq!(bad.count(), before + 1, "no retry policy: one attempt");
     let before = bad.count();
-    assert_eq!(c.get(format!("{base}/exhausted")).send().await.expect("send").status(), 503);
+    assert_eq!(
+        c.get(format!("{base}/exhausted"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        503
+    );
     assert_eq!(bad.count(), before + 3, "1 attempt + 2 retries");
     for _ in 0..6 {
-        assert_eq!(c.get(format!("{base}/connect")).send().await.expect("send").status(), 200);
+        assert_eq!(
+            c.get(format!("{base}/connect"))
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            200
+        );
     }
 }
 
@@ -351,11 +462,23 @@ backends:
     let c = client();
     for path in ["/delay/2000", "/delay/1500"] {
         let t = Instant::now();
-        let r = c.get(format!("http://127.0.0.1:{port}{path}")).send().await.expect("send");
+        let r = c
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), 504, "{path}");
-        assert!(t.elapsed() < Duration::from_millis(1200), "{path} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(1200),
+            "{path} took {:?}",
+            t.elapsed()
+        );
     }
-    let r = c.get(format!("http://127.0.0.1:{port}/delay/100")).send().await.expect("send");
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/delay/100"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
 }
 
@@ -389,18 +512,41 @@ backends:
     let p = Proxy::start(&cfg).await;
     let base = format!("http://127.0.0.1:{port}");
     for c in [client(), h2c_client()] {
-        let r = c.post(format!("{base}/small")).body(vec![b'x'; 2048]).send().await.expect("send");
+        let r = c
+            .post(format!("{base}/small"))
+            .body(vec![b'x'; 2048])
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), 413);
         let body: serde_json::Value = r.json().await.expect("json");
         assert_eq!(body["error"]["type"], "request_too_large");
-        let r = c.post(format!("{base}/bsmall")).body(vec![b'x'; 2048]).send().await.expect("send");
+        let r = c
+            .post(format!("{base}/bsmall"))
+            .body(vec![b'x'; 2048])
+            .send()
+            .await
+            .expect("send");
         assert_eq!(r.status(), 413);
-        assert_eq!(c.post(format!("{base}/small")).body(vec![b'x'; 1000]).send().await.expect("send").status(), 200);
+        assert_eq!(
+            c.post(format!("{base}/small"))
+                .body(vec![b'x'; 1000])
+                .send()
+                .await
+                .expect("send")
+                .status(),
+            200
+        );
 
         for size in [1024usize, 70 * 1024, 8 * 1024 * 1024] {
             let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             let sum = body_sum(&body);
-            let r = c.post(format!("{base}/buffered")).body(body).send().await.expect("send");
+            let r = c
+                .post(format!("{base}/buffered"))
+                .body(body)
+                .send()
+                .await
+                .expect("send");
             assert_eq!(r.status(), 200, "size {size}; log: {}", p.logs());
             let j: serde_json::Value = r.json().await.expect("json");
             assert_eq!(j["body_len"], size, "size {size}");
@@ -408,7 +554,8 @@ backends:
         }
     }
     // A streamed (chunked) body that outgrows the limit is cut off with 413.
-    let stream = futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
+    let stream =
+        futures_util::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
     let r = client()
         .post(format!("{base}/small"))
         .body(reqwest::Body::wrap_stream(stream))
@@ -445,14 +592,27 @@ backends:
     );
     let p = Proxy::start(&cfg).await;
     let c = client();
-    let r = c.get(format!("http://127.0.0.1:{port}/m?a=1")).send().await.expect("send");
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/m?a=1"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.headers()["x-upstream"], "main");
-    let r = c.post(format!("http://127.0.0.1:{port}/post")).body("hello mirror").send().await.expect("send");
+    let r = c
+        .post(format!("http://127.0.0.1:{port}/post"))
+        .body("hello mirror")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
-    p.wait_metric("agora_mirror_requests_total{backend=\"shadow\",result=\"ok\"} 2").await;
+    p.wait_metric("agora_mirror_requests_total{backend=\"shadow\",result=\"ok\"} 2")
+        .await;
     let seen = shadow.seen.lock().expect("lock").clone();
     assert_eq!(seen[0].uri, "/m?a=1");
-    assert_eq!(seen[0].headers["x-mod"], "1", "mirror sees the modified headers");
+    assert_eq!(
+        seen[0].headers["x-mod"], "1",
+        "mirror sees the modified headers"
+    );
     assert_eq!(seen[1].body_len, 12, "mirror gets the body");
 }
 
@@ -464,7 +624,10 @@ async fn hot_reload_applies_and_rejects_whole() {
     let p = Proxy::start(&one_route(port, "", &backend("up", &[a.addr], ""))).await;
     let c = client();
     let url = format!("http://127.0.0.1:{port}/");
-    assert_eq!(c.get(&url).send().await.expect("send").headers()["x-upstream"], "a");
+    assert_eq!(
+        c.get(&url).send().await.expect("send").headers()["x-upstream"],
+        "a"
+    );
 
     // Switch the backend; a slow request in flight during the swap still completes.
     let slow = tokio::spawn({
@@ -474,19 +637,39 @@ async fn hot_reload_applies_and_rejects_whole() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     p.write_config(&one_route(port, "", &backend("up", &[b.addr], "")));
-    p.wait_metric("agora_config_updates_total{result=\"ok\"} 2").await;
-    assert_eq!(c.get(&url).send().await.expect("send").headers()["x-upstream"], "b");
-    assert_eq!(slow.await.expect("join").expect("in-flight request survived"), 200);
+    p.wait_metric("agora_config_updates_total{result=\"ok\"} 2")
+        .await;
+    assert_eq!(
+        c.get(&url).send().await.expect("send").headers()["x-upstream"],
+        "b"
+    );
+    assert_eq!(
+        slow.await
+            .expect("join")
+            .expect("in-flight request survived"),
+        200
+    );
 
     // An invalid file is rejected whole: b keeps serving.
     let broken = "    - name: broken\n      matches: [{path: {type: RegularExpression, value: '('}}]\n      backendRefs: [{name: up}]";
     p.write_config(&one_route(port, broken, &backend("up", &[a.addr], "")));
-    p.wait_metric("agora_config_updates_total{result=\"rejected\"} 1").await;
-    assert_eq!(c.get(&url).send().await.expect("send").headers()["x-upstream"], "b");
+    p.wait_metric("agora_config_updates_total{result=\"rejected\"} 1")
+        .await;
+    assert_eq!(
+        c.get(&url).send().await.expect("send").headers()["x-upstream"],
+        "b"
+    );
     p.write_config("binds: [{port: 0}]\n");
-    p.wait_metric("agora_config_updates_total{result=\"rejected\"} 2").await;
-    assert_eq!(c.get(&url).send().await.expect("send").headers()["x-upstream"], "b");
-    assert!(p.logs().contains("invalid regex"), "the log names the problem");
+    p.wait_metric("agora_config_updates_total{result=\"rejected\"} 2")
+        .await;
+    assert_eq!(
+        c.get(&url).send().await.expect("send").headers()["x-upstream"],
+        "b"
+    );
+    assert!(
+        p.logs().contains("invalid regex"),
+        "the log names the problem"
+    );
 
     // A new port in a reloaded config is served without a restart.
     let port2 = free_port();
@@ -495,9 +678,14 @@ async fn hot_reload_applies_and_rejects_whole() {
         backend("up", &[a.addr], "")
     );
     p.write_config(&two);
-    p.wait_metric("agora_config_updates_total{result=\"ok\"} 3").await;
+    p.wait_metric("agora_config_updates_total{result=\"ok\"} 3")
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = c.get(format!("http://127.0.0.1:{port2}/")).send().await.expect("new port");
+    let r = c
+        .get(format!("http://127.0.0.1:{port2}/"))
+        .send()
+        .await
+        .expect("new port");
     assert_eq!(r.headers()["x-upstream"], "a");
 }
 
@@ -506,7 +694,11 @@ async fn admin_endpoints() {
     let a = Upstream::start("a").await;
     let port = free_port();
     let p = Proxy::start(&one_route(port, "", &backend("up", &[a.addr], ""))).await;
-    client().get(format!("http://127.0.0.1:{port}/x")).send().await.expect("send");
+    client()
+        .get(format!("http://127.0.0.1:{port}/x"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(p.admin_get("/healthz").await, "ok\n");
     assert_eq!(p.admin_get("/readyz").await, "ready\n");
     p.wait_metric(
@@ -516,11 +708,13 @@ async fn admin_endpoints() {
     let m = p.admin_get("/metrics").await;
     assert!(m.contains("agora_request_duration_seconds_bucket"));
     assert!(m.contains("agora_upstream_connect_duration_seconds_count{backend=\"up\"} 1"));
-    let dump: serde_json::Value = serde_json::from_str(&p.admin_get("/config_dump").await).expect("json");
+    let dump: serde_json::Value =
+        serde_json::from_str(&p.admin_get("/config_dump").await).expect("json");
     assert_eq!(dump["gateway"], "test/gw");
     assert!(dump["resources"].as_array().expect("array").len() >= 4);
     let access = std::fs::read_to_string(p.dir.join("access.log")).expect("access log");
-    let line: serde_json::Value = serde_json::from_str(access.lines().last().expect("a line")).expect("json line");
+    let line: serde_json::Value =
+        serde_json::from_str(access.lines().last().expect("a line")).expect("json line");
     assert_eq!(line["status"], 200);
     assert_eq!(line["route"], "test/gw/main");
 }
@@ -538,12 +732,27 @@ async fn sigterm_drains_in_flight_requests() {
             .map(|r| r.status().as_u16())
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let kill = std::process::Command::new("kill").arg("-TERM").arg(p.pid().to_string()).status().expect("kill");
+    let kill = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(p.pid().to_string())
+        .status()
+        .expect("kill");
     assert!(kill.success());
     tokio::time::sleep(Duration::from_millis(100)).await;
     // New connections are refused while draining.
-    assert!(client().get(format!("http://127.0.0.1:{port}/")).send().await.is_err());
-    assert_eq!(slow.await.expect("join").expect("in-flight request completed"), 200);
+    assert!(
+        client()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        slow.await
+            .expect("join")
+            .expect("in-flight request completed"),
+        200
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while p.try_wait().is_none() {
         assert!(Instant::now() < deadline, "proxy exits after draining");
@@ -558,9 +767,12 @@ fn every_example_config_loads() {
     for e in std::fs::read_dir(&dir).expect("examples dir") {
         let path = e.expect("entry").path();
         if path.extension().is_some_and(|x| x == "yaml") {
-            let loaded = agora_proxy::config::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let loaded = agora_proxy::config::load_file(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let store = agora_proxy::store::Store::new();
-            store.apply(&loaded.gateway, loaded.resources).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            store
+                .apply(&loaded.gateway, loaded.resources)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             n += 1;
         }
     }

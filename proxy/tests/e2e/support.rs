@@ -26,7 +26,6 @@ pub fn free_port() -> u16 {
 /// What an upstream saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
-
     pub uri: String,
     pub headers: HashMap<String, String>,
     pub body_len: usize,
@@ -38,7 +37,6 @@ pub struct Seen {
 /// Paths: `/status/NNN` answers NNN; `/delay/MS` waits; `/healthz` answers 200 or 503 per
 /// [`Upstream::set_healthy`]; anything else 200 (or the forced status, see `force_status`).
 pub struct Upstream {
-
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     healthy: Arc<AtomicBool>,
@@ -48,15 +46,18 @@ pub struct Upstream {
 
 /// Sum of bytes, a cheap fingerprint to check bodies arrive intact.
 pub fn body_sum(b: &[u8]) -> u64 {
-    b.iter().enumerate().fold(0u64, |acc, (i, &x)| acc.wrapping_add((i as u64 + 1).wrapping_mul(x as u64)))
+    b.iter().enumerate().fold(0u64, |acc, (i, &x)| {
+        acc.wrapping_add((i as u64 + 1).wrapping_mul(x as u64))
+    })
 }
 
 impl Upstream {
     pub async fn start(name: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let up = Upstream {
-
             addr,
             seen: Arc::default(),
             healthy: Arc::new(AtomicBool::new(true)),
@@ -72,14 +73,30 @@ impl Upstream {
         );
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let (seen, healthy, forced, hits, name) =
-                    (seen.clone(), healthy.clone(), forced.clone(), hits.clone(), name.clone());
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (seen, healthy, forced, hits, name) = (
+                    seen.clone(),
+                    healthy.clone(),
+                    forced.clone(),
+                    hits.clone(),
+                    name.clone(),
+                );
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (seen, healthy, forced, hits, name) =
-                            (seen.clone(), healthy.clone(), forced.clone(), hits.clone(), name.clone());
-                        async move { Ok::<_, Infallible>(handle(req, &name, &seen, &healthy, &forced, &hits).await) }
+                        let (seen, healthy, forced, hits, name) = (
+                            seen.clone(),
+                            healthy.clone(),
+                            forced.clone(),
+                            hits.clone(),
+                            name.clone(),
+                        );
+                        async move {
+                            Ok::<_, Infallible>(
+                                handle(req, &name, &seen, &healthy, &forced, &hits).await,
+                            )
+                        }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
@@ -118,8 +135,15 @@ async fn handle(
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
-        let code = if healthy.load(Ordering::SeqCst) { 200 } else { 503 };
-        return Response::builder().status(code).body(Full::new(Bytes::new())).expect("resp");
+        let code = if healthy.load(Ordering::SeqCst) {
+            200
+        } else {
+            503
+        };
+        return Response::builder()
+            .status(code)
+            .body(Full::new(Bytes::new()))
+            .expect("resp");
     }
     hits.fetch_add(1, Ordering::SeqCst);
     let method = req.method().to_string();
@@ -127,11 +151,20 @@ async fn handle(
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let s = Seen {
-
         uri: uri.clone(),
         headers: headers.clone(),
         body_len: body.len(),
@@ -153,7 +186,9 @@ async fn handle(
         .status(if status == 0 { 200 } else { status })
         .header("content-type", "application/json")
         .header("x-upstream", name)
-        .body(Full::new(Bytes::from(serde_json::to_vec(&json).expect("json"))))
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(&json).expect("json"),
+        )))
         .expect("resp")
 }
 
@@ -186,11 +221,18 @@ impl Proxy {
             .arg("--drain-timeout")
             .arg("5s")
             .env("RUST_LOG", "info")
-            .stdout(Stdio::from(std::fs::File::create(dir.join("access.log")).expect("log")))
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.join("access.log")).expect("log"),
+            ))
             .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
             .spawn()
             .expect("spawn proxy");
-        let p = Proxy { child, dir, admin, log };
+        let p = Proxy {
+            child,
+            dir,
+            admin,
+            log,
+        };
         p.wait_ready().await;
         p
     }

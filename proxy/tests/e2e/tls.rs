@@ -15,7 +15,9 @@ impl Ca {
     fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "agora test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "agora test CA");
         let key = KeyPair::generate().expect("key");
         Self {
             issuer: CertifiedIssuer::self_signed(params, key).expect("ca"),
@@ -88,9 +90,17 @@ backends:
         .expect("client");
     for name in ["a", "b"] {
         // Hostname verification passes only if the proxy served this name's certificate.
-        let r = c.get(format!("https://{name}.test:{port}/")).send().await.unwrap_or_else(|e| panic!("{name}: {e:?}\n{}", p.logs()));
+        let r = c
+            .get(format!("https://{name}.test:{port}/"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}\n{}", p.logs()));
         assert_eq!(r.status(), 200);
-        assert_eq!(r.version(), reqwest::Version::HTTP_2, "h2 negotiated by ALPN");
+        assert_eq!(
+            r.version(),
+            reqwest::Version::HTTP_2,
+            "h2 negotiated by ALPN"
+        );
         assert_eq!(r.headers()["x-listener"], name);
     }
     // HTTP/1.1 over TLS works too.
@@ -101,33 +111,52 @@ backends:
         .http1_only()
         .build()
         .expect("client");
-    let r = h1.get(format!("https://a.test:{port}/")).send().await.expect("h1 tls");
+    let r = h1
+        .get(format!("https://a.test:{port}/"))
+        .send()
+        .await
+        .expect("h1 tls");
     assert_eq!(r.version(), reqwest::Version::HTTP_11);
     // The private key never shows up in the config dump.
     let dump = p.admin_get("/config_dump").await;
-    assert!(dump.contains("[redacted]") && !dump.contains("PRIVATE KEY"), "{dump}");
+    assert!(
+        dump.contains("[redacted]") && !dump.contains("PRIVATE KEY"),
+        "{dump}"
+    );
 }
 
 /// A TLS upstream (HTTP/1.1) that answers 200 with its name.
 async fn tls_upstream(cert: &str, key: &str) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let certs = rustls_pemfile::certs(&mut cert.as_bytes()).collect::<Result<Vec<_>, _>>().expect("certs");
-    let key = rustls_pemfile::private_key(&mut key.as_bytes()).expect("key").expect("key");
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .expect("cfg");
+    let certs = rustls_pemfile::certs(&mut cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certs");
+    let key = rustls_pemfile::private_key(&mut key.as_bytes())
+        .expect("key")
+        .expect("key");
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("cfg");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
-            let Ok((s, _)) = listener.accept().await else { continue };
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(s).await else { return };
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 4096];
                 let mut got = Vec::new();
                 while !got.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -179,14 +208,36 @@ backends:
 {other}
 ",
         p = addr.port(),
-        ca = ca.pem().lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n"),
-        other = other_ca.pem().lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n"),
+        ca = ca
+            .pem()
+            .lines()
+            .map(|l| format!("      {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other = other_ca
+            .pem()
+            .lines()
+            .map(|l| format!("      {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
     let p = Proxy::start(&cfg).await;
     let c = client();
-    let r = c.get(format!("http://127.0.0.1:{port}/good")).send().await.expect("send");
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/good"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200, "{}", p.logs());
     assert_eq!(r.text().await.expect("body"), "secure");
-    let r = c.get(format!("http://127.0.0.1:{port}/bad")).send().await.expect("send");
-    assert_eq!(r.status(), 503, "an untrusted upstream certificate fails the request");
+    let r = c
+        .get(format!("http://127.0.0.1:{port}/bad"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        r.status(),
+        503,
+        "an untrusted upstream certificate fails the request"
+    );
 }
