@@ -1,6 +1,12 @@
-//! JSON access log lines on stdout, one per request.
+//! JSON access log lines on stdout, one per request. Lines are serialized into a shared
+//! buffer and written by a background thread every 100 ms (or sooner once 64 KiB are
+//! waiting), so request threads never block on stdout; past 8 MiB of backlog, lines are
+//! dropped and counted rather than growing memory without bound.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -25,14 +31,75 @@ pub struct Record<'a> {
     pub error: Option<String>,
 }
 
-/// Writes the record as one line to stdout.
+const FLUSH_AT: usize = 64 * 1024;
+const MAX_BACKLOG: usize = 8 * 1024 * 1024;
+
+struct Sink {
+    buf: Mutex<Vec<u8>>,
+    wake: Condvar,
+    dropped: AtomicU64,
+}
+
+fn sink() -> &'static Sink {
+    static SINK: OnceLock<&'static Sink> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink: &'static Sink = Box::leak(Box::new(Sink {
+            buf: Mutex::new(Vec::with_capacity(FLUSH_AT)),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+        }));
+        let _ = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || {
+                loop {
+                    let data = {
+                        let guard = sink.buf.lock().unwrap_or_else(|e| e.into_inner());
+                        let (mut guard, _) = sink
+                            .wake
+                            .wait_timeout(guard, Duration::from_millis(100))
+                            .unwrap_or_else(|e| e.into_inner());
+                        std::mem::replace(&mut *guard, Vec::with_capacity(FLUSH_AT))
+                    };
+                    write_out(&data);
+                }
+            });
+        sink
+    })
+}
+
+fn write_out(data: &[u8]) {
+    if !data.is_empty() {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(data);
+        let _ = out.flush();
+    }
+}
+
+/// Queues the record as one JSON line for stdout.
 pub fn write(r: &Record<'_>) {
-    let mut line = match serde_json::to_vec(r) {
-        Ok(l) => l,
-        Err(_) => return,
-    };
-    line.push(b'\n');
-    let _ = std::io::stdout().lock().write_all(&line);
+    let s = sink();
+    let mut buf = s.buf.lock().unwrap_or_else(|e| e.into_inner());
+    if buf.len() > MAX_BACKLOG {
+        s.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if serde_json::to_writer(&mut *buf, r).is_ok() {
+        buf.push(b'\n');
+    }
+    if buf.len() >= FLUSH_AT {
+        s.wake.notify_one();
+    }
+}
+
+/// Writes out whatever is queued (at shutdown).
+pub fn flush() {
+    let data = std::mem::take(&mut *sink().buf.lock().unwrap_or_else(|e| e.into_inner()));
+    write_out(&data);
+}
+
+/// Lines dropped because stdout could not keep up.
+pub fn dropped() -> u64 {
+    sink().dropped.load(Ordering::Relaxed)
 }
 
 /// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.

@@ -40,7 +40,7 @@ impl Admin {
             "/config_dump" => {
                 let ir = self.store.load();
                 let dump = serde_json::json!({
-                    "gateway": ir.gateway,
+                    "gateway": &*ir.gateway,
                     "version": self.store.version(),
                     "resources": ir.resources,
                 });

@@ -200,10 +200,11 @@ impl BackendIr {
         let now = now_ms();
         let ok = |e: &EndpointState| e.is_healthy(now);
         let idx = match (&self.lb, &self.ring, hash) {
-            (LbMode::ConsistentHash(_), Some(ring), Some(h)) => ring.lookup(h, |i| {
-                ok(&self.endpoints[i])
-                    && (exclude != Some(&self.endpoints[i].addr) || self.endpoints.len() == 1)
-            }),
+            (LbMode::ConsistentHash(_), Some(ring), Some(h)) => ring
+                .lookup(h, |i| {
+                    ok(&self.endpoints[i]) && exclude != Some(&self.endpoints[i].addr)
+                })
+                .or_else(|| ring.lookup(h, |i| ok(&self.endpoints[i]))),
             (LbMode::LeastRequest, _, _) => lb::p2c(&self.endpoints, ok, exclude),
             (LbMode::Random, _, _) => lb::random_pick(&self.schedule, &self.endpoints, ok, exclude),
             _ => {

@@ -8,6 +8,7 @@
 //! [`SubrequestInfo`]).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -82,8 +83,8 @@ pub enum ReadError {
 /// What a replay subrequest inherits from its parent request.
 #[derive(Debug)]
 pub struct SubrequestInfo {
-    pub plan: Box<ProxyPlan>,
-    pub gateway: String,
+    pub plan: Arc<ProxyPlan>,
+    pub gateway: Arc<str>,
     pub body_len: usize,
     pub start: Instant,
     pub deadline: Option<Instant>,

@@ -17,6 +17,9 @@ pub enum Error {
     /// The chosen rule has no usable backend (all references invalid, or no endpoints).
     #[error("backend unavailable: {0}")]
     BackendUnavailable(String),
+    /// Every endpoint of the chosen backend is unhealthy or ejected.
+    #[error("no healthy endpoint in backend {0}")]
+    NoHealthyEndpoint(String),
     #[error("request body exceeds the limit of {limit} bytes")]
     BodyTooLarge { limit: u64 },
     #[error("upstream request timed out after {0:?}")]
@@ -42,6 +45,7 @@ impl Error {
             Error::UpstreamTimeout(_) => 504,
             Error::BadRequest(_) => 400,
             Error::BackendUnavailable(_) => 500,
+            Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
         }
     }
@@ -54,6 +58,7 @@ impl Error {
             Error::UpstreamTimeout(_) => "upstream_timeout",
             Error::BadRequest(_) => "bad_request",
             Error::BackendUnavailable(_) => "backend_unavailable",
+            Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
         }
     }

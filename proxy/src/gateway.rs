@@ -90,12 +90,13 @@ impl ProxyHttp for Gateway {
             Err(e) => return Err(Self::fail(ctx, e)),
         };
         ctx.route.listener = listener;
-        ctx.route.route_name = decision.route_name().to_string();
+        let decision_rule = decision.rule().clone();
+        ctx.route.rule = Some(decision_rule.clone());
         match decision {
             Decision::Redirect {
                 status, location, ..
             } => {
-                respond::redirect(session, status, &location).await?;
+                respond::redirect(session, &decision_rule, status, &location).await?;
                 ctx.outcome.status = status;
                 Ok(true)
             }
@@ -105,7 +106,14 @@ impl ProxyHttp for Gateway {
                 content_type,
                 ..
             } => {
-                respond::direct(session, status, body, content_type.as_deref()).await?;
+                respond::direct(
+                    session,
+                    &decision_rule,
+                    status,
+                    body,
+                    content_type.as_deref(),
+                )
+                .await?;
                 ctx.outcome.status = status;
                 Ok(true)
             }
@@ -139,20 +147,19 @@ impl ProxyHttp for Gateway {
                     ctx.body.buffered = Some(body);
                     return Ok(false);
                 }
-                let info =
-                    SubrequestInfo {
-                        plan: Box::new(
-                            ctx.route.plan.clone().map(|p| *p).ok_or_else(|| {
-                                PError::explain(ErrorType::InternalError, "no plan")
-                            })?,
-                        ),
-                        gateway: ctx.route.gateway.clone(),
-                        body_len: body.len(),
-                        start: ctx.start,
-                        deadline: ctx.upstream.deadline,
-                        client: session.client_addr().and_then(|a| a.as_inet()).copied(),
-                        limit,
-                    };
+                let info = SubrequestInfo {
+                    plan: ctx
+                        .route
+                        .plan
+                        .clone()
+                        .ok_or_else(|| PError::explain(ErrorType::InternalError, "no plan"))?,
+                    gateway: ctx.route.gateway.clone(),
+                    body_len: body.len(),
+                    start: ctx.start,
+                    deadline: ctx.upstream.deadline,
+                    client: session.client_addr().and_then(|a| a.as_inet()).copied(),
+                    limit,
+                };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;
                 Ok(true)
@@ -253,7 +260,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<()> {
         ctx.outcome.status = resp.status.as_u16();
         if let Some(plan) = &ctx.route.plan {
-            headers::apply_response_filters(plan, resp)?;
+            headers::apply_response_filters(plan.filters(), resp);
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use crate::routing::hostname;
 /// A complete, validated configuration.
 #[derive(Debug, Default)]
 pub struct Ir {
-    pub gateway: String,
+    pub gateway: Arc<str>,
     pub binds: HashMap<u16, Arc<BindIr>>,
     pub backends: HashMap<String, Arc<BackendIr>>,
     /// The resources this IR was built from (for `/config_dump`).

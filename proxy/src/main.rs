@@ -112,5 +112,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         _ = int.recv() => tracing::info!("SIGINT: exiting"),
     }
+    agora_proxy::access_log::flush();
     Ok(())
 }

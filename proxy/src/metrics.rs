@@ -15,6 +15,7 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_version: IntGauge,
     pub mirrors: IntCounterVec,
+    access_log_dropped: IntGauge,
 }
 
 impl Metrics {
@@ -63,8 +64,14 @@ impl Metrics {
             &["backend", "result"],
         )
         .expect("valid metric");
+        let access_log_dropped = IntGauge::new(
+            "agora_access_log_dropped_lines",
+            "Access log lines dropped because stdout could not keep up",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(access_log_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(upstream_connect.clone()),
             Box::new(config_reloads.clone()),
@@ -81,12 +88,15 @@ impl Metrics {
             config_reloads,
             config_version,
             mirrors,
+            access_log_dropped,
         }
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         use prometheus::Encoder;
+        self.access_log_dropped
+            .set(i64::try_from(crate::access_log::dropped()).unwrap_or(i64::MAX));
         let mut out = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -11,9 +11,20 @@ use crate::config;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// Loads `path` into the store; logs and counts the outcome.
+/// How often the file is re-read even without a change event.
+pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// Loads `path` into the store; logs and counts the outcome. A file whose resources equal
+/// the active ones (after reading referenced certificate files) changes nothing.
 pub fn reload(path: &Path, store: &Store, metrics: &Metrics) -> crate::error::Result<u64> {
-    let result = config::load_file(path).and_then(|l| store.apply(&l.gateway, l.resources));
+    let loaded = config::load_file(path);
+    if let Ok(l) = &loaded {
+        let current = store.load();
+        if store.is_ready() && *current.gateway == *l.gateway && current.resources == l.resources {
+            return Ok(store.version());
+        }
+    }
+    let result = loaded.and_then(|l| store.apply(&l.gateway, l.resources));
     match &result {
         Ok(v) => {
             metrics.config_reloads.with_label_values(&["ok"]).inc();
@@ -33,8 +44,10 @@ pub fn reload(path: &Path, store: &Store, metrics: &Metrics) -> crate::error::Re
     result
 }
 
-/// Starts a thread that reloads `path` whenever it (or its directory entry) changes, with a
-/// short debounce so editors that write in several steps are applied once.
+/// Starts a thread that reloads `path` whenever something in its directory changes (with a
+/// short debounce so editors that write in several steps are applied once), and every
+/// [`RECHECK`] regardless, so renewed certificate files elsewhere are picked up too. A file
+/// that stays broken is reported once, not at every recheck.
 pub fn spawn(path: PathBuf, store: Arc<Store>, metrics: Arc<Metrics>) -> notify::Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
@@ -53,15 +66,22 @@ pub fn spawn(path: PathBuf, store: Arc<Store>, metrics: Arc<Metrics>) -> notify:
         .name("config-watch".into())
         .spawn(move || {
             let _watcher = watcher;
-            let mut last = std::fs::read(&path).ok();
-            while rx.recv().is_ok() {
-                std::thread::sleep(Duration::from_millis(50));
-                while rx.try_recv().is_ok() {}
-                let now = std::fs::read(&path).ok();
-                if now.is_some() && now != last {
-                    last = now;
-                    let _ = reload(&path, &store, &metrics);
+            let mut last_error: Option<String> = None;
+            loop {
+                match rx.recv_timeout(RECHECK) {
+                    Ok(()) => {
+                        std::thread::sleep(Duration::from_millis(50));
+                        while rx.try_recv().is_ok() {}
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 }
+                if let Err(e) = config::load_file(&path)
+                    && last_error.as_deref() == Some(e.to_string().as_str())
+                {
+                    continue;
+                }
+                last_error = reload(&path, &store, &metrics).err().map(|e| e.to_string());
             }
         })
         .map(|_| ())

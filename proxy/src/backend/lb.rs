@@ -109,10 +109,12 @@ pub fn p2c(
     exclude: Option<&SocketAddr>,
 ) -> Option<usize> {
     let healthy: Vec<usize> = (0..eps.len())
-        .filter(|&i| usable(&eps[i], &ok, exclude))
+        .filter(|&i| eps[i].weight > 0 && usable(&eps[i], &ok, exclude))
         .collect();
     let healthy = if healthy.is_empty() {
-        (0..eps.len()).filter(|&i| ok(&eps[i])).collect()
+        (0..eps.len())
+            .filter(|&i| eps[i].weight > 0 && ok(&eps[i]))
+            .collect()
     } else {
         healthy
     };
@@ -141,8 +143,8 @@ pub struct HashRing {
 impl HashRing {
     pub fn new(eps: &[Arc<EndpointState>]) -> Self {
         let mut points = Vec::new();
-        for (i, e) in eps.iter().enumerate() {
-            let vnodes = 160 * e.weight.clamp(1, 16) as usize;
+        for (i, e) in eps.iter().enumerate().filter(|(_, e)| e.weight > 0) {
+            let vnodes = 160 * e.weight.min(16) as usize;
             for v in 0..vnodes {
                 points.push((fnv1a(format!("{}#{v}", e.addr).as_bytes()), i));
             }

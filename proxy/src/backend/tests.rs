@@ -190,3 +190,50 @@ fn registry_keeps_state_across_builds() {
         "state is fresh after being dropped"
     );
 }
+
+#[test]
+fn zero_weight_endpoints_get_no_traffic() {
+    let e = vec![
+        Arc::new(EndpointState::new(
+            "10.0.0.1:1".parse().expect("a"),
+            "h".into(),
+            0,
+        )),
+        Arc::new(EndpointState::new(
+            "10.0.0.2:1".parse().expect("a"),
+            "h".into(),
+            1,
+        )),
+    ];
+    let live = e[1].addr;
+    for lb in [
+        LbMode::RoundRobin,
+        LbMode::Random,
+        LbMode::LeastRequest,
+        LbMode::ConsistentHash(HashOn::SourceIp),
+    ] {
+        let b = backend(lb.clone(), e.clone());
+        for i in 0..50u64 {
+            assert_eq!(
+                b.select(Some(fnv1a(&i.to_le_bytes())), None)
+                    .expect("ep")
+                    .addr,
+                live,
+                "{lb:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn consistent_hash_retry_falls_back_to_the_failed_endpoint_if_alone_healthy() {
+    let b = backend(LbMode::ConsistentHash(HashOn::SourceIp), eps(2));
+    b.endpoints[1]
+        .active_healthy
+        .store(false, Ordering::Relaxed);
+    let only = b.endpoints[0].addr;
+    assert_eq!(
+        b.select(Some(42), Some(&only)).expect("fallback").addr,
+        only
+    );
+}

@@ -12,7 +12,7 @@ use super::upstream::UpstreamCtx;
 use crate::access_log;
 use crate::body::{BodyCtx, SubrequestInfo};
 use crate::error::Error;
-use crate::ir::ListenerIr;
+use crate::ir::{ListenerIr, RuleIr};
 use crate::mirror::MirrorCtx;
 use crate::routing::ProxyPlan;
 
@@ -29,12 +29,12 @@ pub struct RequestCtx {
 /// Routing results.
 #[derive(Default)]
 pub struct RouteCtx {
-    pub gateway: String,
+    pub gateway: Arc<str>,
     pub tls: bool,
     pub listener: Option<Arc<ListenerIr>>,
-    pub plan: Option<Box<ProxyPlan>>,
-    /// Name of the matched route (also for redirects and direct responses).
-    pub route_name: String,
+    pub plan: Option<Arc<ProxyPlan>>,
+    /// The matched rule (also for redirects and direct responses).
+    pub rule: Option<Arc<RuleIr>>,
     /// This request is a replay subrequest; its parent did routing and body checks.
     pub from_subrequest: bool,
     /// The client address (carried over into replay subrequests).
@@ -68,7 +68,7 @@ impl RequestCtx {
         self.route.gateway = info.gateway.clone();
         self.route.listener = Some(info.plan.listener.clone());
         self.route.plan = Some(info.plan.clone());
-        self.route.route_name = info.plan.rule().route_name.clone();
+        self.route.rule = Some(info.plan.matched.rule.clone());
         self.route.from_subrequest = true;
         self.route.client = info.client;
         self.upstream.deadline = info.deadline;
@@ -92,7 +92,11 @@ pub fn observe(
     now: Instant,
 ) {
     let listener = ctx.route.listener.as_ref().map_or("", |l| l.name.as_str());
-    let route = ctx.route.route_name.as_str();
+    let route = ctx
+        .route
+        .rule
+        .as_ref()
+        .map_or("", |r| r.route_name.as_str());
     let backend = ctx
         .route
         .plan
@@ -107,7 +111,7 @@ pub fn observe(
     gw.metrics
         .requests
         .with_label_values(&[
-            ctx.route.gateway.as_str(),
+            &*ctx.route.gateway,
             listener,
             route,
             backend,
@@ -117,7 +121,7 @@ pub fn observe(
         .inc();
     gw.metrics
         .duration
-        .with_label_values(&[ctx.route.gateway.as_str(), listener, route, backend, method])
+        .with_label_values(&[&*ctx.route.gateway, listener, route, backend, method])
         .observe(elapsed.as_secs_f64());
     if gw.access_log {
         let host = crate::routing::hostname::request_host(req);

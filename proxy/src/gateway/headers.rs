@@ -61,14 +61,16 @@ pub fn apply_request_filters(plan: &ProxyPlan, req: &mut RequestHeader) -> pingo
     Ok(())
 }
 
-/// Response header modifiers of the rule and the chosen backend.
-pub fn apply_response_filters(plan: &ProxyPlan, resp: &mut ResponseHeader) -> pingora::Result<()> {
-    for f in plan.filters() {
+/// Response header modifiers among `filters` (the rule's, then the chosen backend's).
+pub fn apply_response_filters<'a>(
+    filters: impl Iterator<Item = &'a FilterIr>,
+    resp: &mut ResponseHeader,
+) {
+    for f in filters {
         if let FilterIr::ResponseHeaders(m) = f {
             m.apply(&mut Resp(resp));
         }
     }
-    Ok(())
 }
 
 /// Makes the request announce exactly `len` body bytes.

@@ -7,16 +7,21 @@ use pingora::{ErrorSource, ErrorType};
 
 use super::RequestCtx;
 use crate::error::Error;
+use crate::ir::RuleIr;
 
 async fn write(
     session: &mut Session,
     status: u16,
     headers: &[(&str, &str)],
     body: Bytes,
+    rule: Option<&RuleIr>,
 ) -> pingora::Result<()> {
     let mut resp = ResponseHeader::build(status, Some(headers.len() + 1))?;
     for (n, v) in headers {
         resp.insert_header(n.to_string(), *v)?;
+    }
+    if let Some(rule) = rule {
+        super::headers::apply_response_filters(rule.filters.iter(), &mut resp);
     }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     let head_only = session.req_header().method == http::Method::HEAD;
@@ -29,37 +34,42 @@ async fn write(
     Ok(())
 }
 
-pub async fn redirect(session: &mut Session, status: u16, location: &str) -> pingora::Result<()> {
-    write(session, status, &[("location", location)], Bytes::new()).await
+/// A redirect, with the rule's response header modifiers applied.
+pub async fn redirect(
+    session: &mut Session,
+    rule: &RuleIr,
+    status: u16,
+    location: &str,
+) -> pingora::Result<()> {
+    let headers = [("location", location)];
+    write(session, status, &headers, Bytes::new(), Some(rule)).await
 }
 
+/// A direct response, with the rule's response header modifiers applied.
 pub async fn direct(
     session: &mut Session,
+    rule: &RuleIr,
     status: u16,
     body: Bytes,
     content_type: Option<&str>,
 ) -> pingora::Result<()> {
     match content_type {
-        Some(ct) => write(session, status, &[("content-type", ct)], body).await,
-        None => write(session, status, &[], body).await,
+        Some(ct) => write(session, status, &[("content-type", ct)], body, Some(rule)).await,
+        None => write(session, status, &[], body, Some(rule)).await,
     }
 }
 
+/// An error body (unless a response has already started).
 pub async fn json(session: &mut Session, status: u16, body: Bytes) -> pingora::Result<()> {
     if session.response_written().is_some() {
         return Ok(());
     }
-    write(
-        session,
-        status,
-        &[("content-type", "application/json")],
-        body,
-    )
-    .await
+    let headers = [("content-type", "application/json")];
+    write(session, status, &headers, body, None).await
 }
 
 /// The status for a failed request: our own error's, else derived from Pingora's error.
-/// Connect failures are 503, timeouts 504, other upstream failures 502; 0 means the client
+/// Connect failures (refused, unreachable, timed out, TLS) are 503, response timeouts 504, other upstream failures 502; 0 means the client
 /// is gone and gets nothing.
 pub fn error_status(e: &pingora::Error, ctx: &mut RequestCtx) -> u16 {
     if let Some(err) = &ctx.outcome.error {
@@ -67,7 +77,7 @@ pub fn error_status(e: &pingora::Error, ctx: &mut RequestCtx) -> u16 {
     }
     match e.etype() {
         ErrorType::HTTPStatus(c) => *c,
-        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
             let t = ctx
                 .route
                 .plan
@@ -77,7 +87,8 @@ pub fn error_status(e: &pingora::Error, ctx: &mut RequestCtx) -> u16 {
             ctx.outcome.error = Some(Error::UpstreamTimeout(t));
             504
         }
-        ErrorType::ConnectRefused
+        ErrorType::ConnectTimedout
+        | ErrorType::ConnectRefused
         | ErrorType::ConnectNoRoute
         | ErrorType::ConnectError
         | ErrorType::TLSHandshakeFailure => 503,

@@ -87,9 +87,9 @@ pub async fn peer(
         ),
         _ => None,
     };
-    let ep = b.select(hash, up.last_failed.as_ref()).ok_or_else(|| {
-        Error::BackendUnavailable(format!("no healthy endpoint in backend {}", b.name))
-    })?;
+    let ep = b
+        .select(hash, up.last_failed.as_ref())
+        .ok_or_else(|| Error::NoHealthyEndpoint(b.name.clone()))?;
     ep.inflight.fetch_add(1, Ordering::Relaxed);
     up.inflight = true;
     up.endpoints_total = b.endpoints.len();

@@ -101,6 +101,12 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
                     ));
                 }
             } else if let Some(suffix) = l.hostname.strip_prefix('*') {
+                if set.wildcard.iter().any(|(s, _)| s == suffix) {
+                    return Err(Error::invalid(
+                        &l.key,
+                        "two listeners with one hostname on one port",
+                    ));
+                }
                 set.wildcard.push((suffix.to_string(), l));
             } else if set.exact.insert(l.hostname.clone(), l.clone()).is_some() {
                 return Err(Error::invalid(
@@ -126,7 +132,7 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
     }
     states.retain_used();
     Ok(Ir {
-        gateway: gateway.to_string(),
+        gateway: Arc::from(gateway),
         binds: out,
         backends,
         resources,
@@ -163,19 +169,25 @@ fn listener(
             hostname::validate(h)
                 .map_err(|e| Error::invalid(format!("{}.hostnames[{i}]", r.key), e))?;
         }
-        // A route whose hostnames do not intersect the listener's does not attach.
-        let Some(hosts) = hostname::intersect(&l.hostname, &r.hostnames) else {
-            continue;
-        };
         let rule = Arc::new(rule(r, backends)?);
         let matches = if r.matches.is_empty() {
             vec![pb::RouteMatch::default()]
         } else {
             r.matches.clone()
         };
-        for (i, m) in matches.iter().enumerate() {
-            let matcher = compile_match(m)
-                .map_err(|e| Error::invalid(format!("{}.matches[{i}]", r.key), e))?;
+        let compiled = matches
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                compile_match(m).map_err(|e| Error::invalid(format!("{}.matches[{i}]", r.key), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // A route whose hostnames do not intersect the listener's does not attach (but was
+        // still validated above).
+        let Some(hosts) = hostname::intersect(&l.hostname, &r.hostnames) else {
+            continue;
+        };
+        for matcher in compiled {
             entries.push((
                 hosts.clone(),
                 MatchEntry {
@@ -213,7 +225,7 @@ fn compile_match(m: &pb::RouteMatch) -> std::result::Result<CompiledMatch, Strin
                 trimmed.into()
             })
         }
-        Some(P::Regex(r)) => PathMatcher::Regex(anchored(r)?),
+        Some(P::Regex(r)) => PathMatcher::Regex(anchored(r)?, r.len()),
     };
     let values = |list: &[pb::HeaderMatch], header: bool| {
         list.iter()
@@ -289,8 +301,14 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
             .iter()
             .enumerate()
             .map(|(j, f)| {
-                filter(f, backends)
-                    .map_err(|e| Error::invalid(format!("{}.backends[{i}].filters[{j}]", r.key), e))
+                let at = || format!("{}.backends[{i}].filters[{j}]", r.key);
+                match filter(f, backends).map_err(|e| Error::invalid(at(), e))? {
+                    FilterIr::Redirect(_) | FilterIr::Direct { .. } => Err(Error::invalid(
+                        at(),
+                        "redirects and direct responses belong on the rule, not on a backend",
+                    )),
+                    other => Ok(other),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         choices.push(BackendChoice {
@@ -571,7 +589,11 @@ fn certified_key(
         .ok_or("no private key in the key PEM")?;
     let signer = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key: {e}"))?;
-    Ok(rustls::sign::CertifiedKey::new(certs, signer))
+    let ck = rustls::sign::CertifiedKey::new(certs, signer);
+    // A renewal written in two steps must not serve a key that does not match the cert.
+    ck.keys_match()
+        .map_err(|e| format!("the private key does not match the certificate: {e}"))?;
+    Ok(ck)
 }
 
 fn upstream_tls(t: &pb::UpstreamTls) -> std::result::Result<UpstreamTls, String> {

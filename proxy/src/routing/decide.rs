@@ -16,27 +16,27 @@ use crate::routing::{Matched, hostname};
 pub enum Decision {
     /// Answer with a redirect.
     Redirect {
-        route: String,
+        rule: Arc<RuleIr>,
         status: u16,
         location: String,
     },
     /// Answer with a fixed response.
     Direct {
-        route: String,
+        rule: Arc<RuleIr>,
         status: u16,
         body: Bytes,
         content_type: Option<String>,
     },
     /// Proxy to a backend.
-    Proxy(Box<ProxyPlan>),
+    Proxy(Arc<ProxyPlan>),
 }
 
 impl Decision {
-    /// Name of the route that produced the decision.
-    pub fn route_name(&self) -> &str {
+    /// The rule that produced the decision.
+    pub fn rule(&self) -> &Arc<RuleIr> {
         match self {
-            Decision::Redirect { route, .. } | Decision::Direct { route, .. } => route,
-            Decision::Proxy(p) => &p.rule().route_name,
+            Decision::Redirect { rule, .. } | Decision::Direct { rule, .. } => rule,
+            Decision::Proxy(p) => &p.matched.rule,
         }
     }
 }
@@ -49,7 +49,6 @@ pub struct ProxyPlan {
     pub backend: Arc<BackendIr>,
     /// Index into `rule.backends` of the chosen reference (its filters apply too).
     pub backend_index: usize,
-    pub host: String,
 }
 
 impl ProxyPlan {
@@ -86,7 +85,7 @@ pub fn decide(
 ) -> Result<(Decision, Option<Arc<ListenerIr>>), Error> {
     let host = hostname::request_host(a.req);
     let no_route = || Error::NoRoute {
-        host: host.clone(),
+        host: host.to_string(),
         path: a.req.uri.path().to_string(),
     };
     let bind = ir.binds.get(&a.port).ok_or_else(no_route)?;
@@ -106,7 +105,7 @@ pub fn decide(
                 });
                 return Ok((
                     Decision::Redirect {
-                        route: rule.route_name.clone(),
+                        rule: rule.clone(),
                         status: r.status,
                         location,
                     },
@@ -120,7 +119,7 @@ pub fn decide(
             } => {
                 return Ok((
                     Decision::Direct {
-                        route: rule.route_name.clone(),
+                        rule: rule.clone(),
                         status: *status,
                         body: body.clone(),
                         content_type: content_type.clone(),
@@ -153,12 +152,11 @@ pub fn decide(
         Err(why) => return Err(Error::BackendUnavailable(why.clone())),
     };
     Ok((
-        Decision::Proxy(Box::new(ProxyPlan {
+        Decision::Proxy(Arc::new(ProxyPlan {
             listener: listener.clone(),
             matched,
             backend,
             backend_index,
-            host,
         })),
         Some(listener),
     ))

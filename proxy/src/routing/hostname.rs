@@ -81,19 +81,22 @@ pub fn validate(h: &str) -> Result<(), String> {
 
 /// The host of a request, lowercased, without port: from the `Host` header (HTTP/1.1) or the
 /// URI authority (HTTP/2 `:authority`).
-pub fn request_host(req: &http::request::Parts) -> String {
+pub fn request_host(req: &http::request::Parts) -> std::borrow::Cow<'_, str> {
     let raw = req
         .uri
         .host()
-        .map(str::to_string)
         .or_else(|| {
             req.headers
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
+                .map(strip_port)
         })
         .unwrap_or_default();
-    strip_port(&raw).to_ascii_lowercase()
+    if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(raw.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    }
 }
 
 fn strip_port(h: &str) -> &str {

@@ -8,7 +8,8 @@ pub enum PathMatcher {
     Exact(String),
     /// Segment-aware prefix, stored without a trailing slash ("/" stays "/").
     Prefix(String),
-    Regex(Regex),
+    /// The compiled (anchored) regex and the length of the user's pattern, for precedence.
+    Regex(Regex, usize),
 }
 
 /// A compiled value match (header or query parameter).
@@ -43,7 +44,7 @@ impl CompiledMatch {
         let (kind, len, tie) = match &self.path {
             PathMatcher::Exact(p) => (2, p.len(), 1),
             PathMatcher::Prefix(p) => (1, p.len(), 1),
-            PathMatcher::Regex(r) => (1, r.as_str().len(), 0),
+            PathMatcher::Regex(_, len) => (1, *len, 0),
         };
         (
             kind,
@@ -66,7 +67,7 @@ impl CompiledMatch {
         let prefix_len = match &self.path {
             PathMatcher::Exact(p) => (p == path).then_some(None)?,
             PathMatcher::Prefix(p) => Some(prefix_match(p, path)?),
-            PathMatcher::Regex(r) => r.is_match(path).then_some(None)?,
+            PathMatcher::Regex(r, _) => r.is_match(path).then_some(None)?,
         };
         if let Some(m) = &self.method
             && *m != req.method

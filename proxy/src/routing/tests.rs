@@ -487,3 +487,59 @@ fn config_errors_name_the_field() {
         assert!(err.contains(field), "expected {field} in: {err}");
     }
 }
+
+#[test]
+fn regex_precedence_uses_the_pattern_length() {
+    // "/abc/.+" (7 chars) vs prefix "/abc/def" (8): the prefix is longer and wins; against
+    // prefix "/abc/d" (6) the regex wins.
+    let ir = with_routes(
+        None,
+        "
+    - name: regex
+      matches: [{path: {type: RegularExpression, value: '/abc/.+'}}]
+      backendRefs: [{name: b}]
+    - name: long-prefix
+      matches: [{path: {type: PathPrefix, value: /abc/def}}]
+      backendRefs: [{name: b}]
+    - name: short-prefix
+      matches: [{path: {type: PathPrefix, value: /abc/d}}]
+      backendRefs: [{name: b}]
+",
+    );
+    assert_eq!(
+        route_of(&ir, 80, "GET", "a", "/abc/def", &[]),
+        "long-prefix"
+    );
+    assert_eq!(route_of(&ir, 80, "GET", "a", "/abc/d", &[]), "regex");
+}
+
+fn build_err(yaml: &str) -> String {
+    let loaded = config::load_str(yaml, Path::new(".")).expect("structurally valid");
+    ir::build(&loaded.gateway, loaded.resources, &StateRegistry::default())
+        .expect_err("rejected")
+        .to_string()
+}
+
+#[test]
+fn semantic_errors_reject_the_config() {
+    let dup = build_err(&format!(
+        "binds:\n- port: 80\n  listeners:\n  - {{name: a, hostname: '*.x.com'}}\n  - {{name: b, hostname: '*.x.com'}}\n{BACKENDS}"
+    ));
+    assert!(dup.contains("two listeners with one hostname"), "{dup}");
+    let redirect_on_backend = build_err(&format!(
+        "binds:\n- port: 80\n  listeners:\n  - routes:\n    - backendRefs:\n      - name: b\n        filters: [{{type: RequestRedirect, requestRedirect: {{statusCode: 301}}}}]\n{BACKENDS}"
+    ));
+    assert!(
+        redirect_on_backend.contains("backends[0].filters[0]"),
+        "{redirect_on_backend}"
+    );
+    // A route that does not attach (hostname outside the listener's) is still validated.
+    let unattached = build_err(&format!(
+        "binds:\n- port: 80\n  listeners:\n  - hostname: a.com\n    routes:\n    - hostnames: [b.com]\n      matches: [{{headers: [{{name: x, type: RegularExpression, value: '['}}]}}]\n      backendRefs: [{{name: b}}]\n{BACKENDS}"
+    ));
+    assert!(unattached.contains("invalid regex"), "{unattached}");
+    let bad_host = build_err(&format!(
+        "binds:\n- port: 80\n  listeners:\n  - hostname: Bad_Host\n{BACKENDS}"
+    ));
+    assert!(bad_host.contains("hostname"), "{bad_host}");
+}

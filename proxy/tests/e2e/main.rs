@@ -86,6 +86,8 @@ binds:
       filters:
       - type: DirectResponse
         directResponse: {{status: 418, contentType: text/plain, body: teapot}}
+      - type: ResponseHeaderModifier
+        responseHeaderModifier: {{add: [{{name: x-direct, value: '1'}}]}}
     - name: broken
       matches: [{{path: {{type: Exact, value: /nobackend}}}}]
     - name: catchall
@@ -156,6 +158,7 @@ backends:
 
     let r = c.get(format!("{base}/direct")).send().await.expect("send");
     assert_eq!(r.status(), 418);
+    assert_eq!(r.headers()["x-direct"], "1");
     assert_eq!(r.text().await.expect("body"), "teapot");
 
     let r = c.get(format!("{base}/nowhere")).send().await.expect("send");
@@ -294,18 +297,14 @@ async fn active_health_checks_evict_and_restore() {
         "restored endpoint gets traffic again"
     );
 
-    // Every endpoint unhealthy: a clear 500-class JSON error, not a hang.
+    // Every endpoint unhealthy: a clear 503 JSON error, not a hang.
     good.set_healthy(false);
     flaky.set_healthy(false);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let r = c.get(&url).send().await.expect("send");
-    assert_eq!(r.status(), 500);
-    assert!(
-        r.text()
-            .await
-            .expect("body")
-            .contains("no healthy endpoint")
-    );
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "no_healthy_endpoint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,7 +711,15 @@ async fn admin_endpoints() {
         serde_json::from_str(&p.admin_get("/config_dump").await).expect("json");
     assert_eq!(dump["gateway"], "test/gw");
     assert!(dump["resources"].as_array().expect("array").len() >= 4);
-    let access = std::fs::read_to_string(p.dir.join("access.log")).expect("access log");
+    // The access log is flushed in the background, at least every 100 ms.
+    let mut access = String::new();
+    for _ in 0..40 {
+        access = std::fs::read_to_string(p.dir.join("access.log")).expect("access log");
+        if !access.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let line: serde_json::Value =
         serde_json::from_str(access.lines().last().expect("a line")).expect("json line");
     assert_eq!(line["status"], 200);

@@ -204,12 +204,20 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl Proxy {
     pub async fn start(config: &str) -> Self {
+        Self::start_with_files(config, &[]).await
+    }
+
+    /// Starts with extra files (certificates, ...) written next to the config first.
+    pub async fn start_with_files(config: &str, files: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "agora-e2e-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("tmp dir");
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).expect("write file");
+        }
         std::fs::write(dir.join("config.yaml"), config).expect("write config");
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let log = dir.join("proxy.log");
@@ -261,6 +269,13 @@ impl Proxy {
         let tmp = self.dir.join("config.yaml.tmp");
         std::fs::write(&tmp, config).expect("write");
         std::fs::rename(&tmp, self.dir.join("config.yaml")).expect("rename");
+    }
+
+    /// Replaces a file next to the config (atomically).
+    pub fn write_file(&self, name: &str, content: &str) {
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, content).expect("write");
+        std::fs::rename(&tmp, self.dir.join(name)).expect("rename");
     }
 
     pub async fn admin_get(&self, path: &str) -> String {

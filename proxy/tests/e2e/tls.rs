@@ -241,3 +241,67 @@ backends:
         "an untrusted upstream certificate fails the request"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificate_files_are_picked_up() {
+    let up = Upstream::start("up").await;
+    let old_ca = Ca::new();
+    let new_ca = Ca::new();
+    let (cert, key) = old_ca.leaf("a.test");
+    let port = free_port();
+    let cfg = format!(
+        "binds:
+- port: {port}
+  listeners:
+  - hostname: a.test
+    protocol: HTTPS
+    tls: {{certFile: tls.crt, keyFile: tls.key}}
+    routes: [{{name: r, backendRefs: [{{name: up}}]}}]
+backends:
+- name: up
+  static: {{host: 127.0.0.1, port: {}}}
+",
+        up.addr.port()
+    );
+    let p = Proxy::start_with_files(&cfg, &[("tls.crt", &cert), ("tls.key", &key)]).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let trusting = |ca: &Ca| {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("root"),
+            )
+            .resolve("a.test", addr)
+            .build()
+            .expect("client")
+    };
+    let url = format!("https://a.test:{port}/");
+    assert_eq!(
+        trusting(&old_ca)
+            .get(&url)
+            .send()
+            .await
+            .expect("old cert")
+            .status(),
+        200
+    );
+    let (cert, key) = new_ca.leaf("a.test");
+    p.write_file("tls.key", &key);
+    p.write_file("tls.crt", &cert);
+    // The key alone does not match the old certificate: that state is rejected, then the
+    // pair is applied once the certificate follows.
+    let new_client = trusting(&new_ca);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while new_client.get(&url).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new certificate never served:\n{}",
+            p.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        trusting(&old_ca).get(&url).send().await.is_err(),
+        "the old certificate is gone"
+    );
+}
