@@ -15,6 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "agora.resource.v1.UpstreamTls.client_key_pem",
             "#[serde(serialize_with = \"crate::redact\")]",
         )
+        .field_attribute(
+            "agora.resource.v1.BackendAuth.kind.key",
+            "#[serde(serialize_with = \"crate::redact_str\")]",
+        )
         .extern_path(".google.protobuf.Duration", "crate::Duration");
     config.compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");

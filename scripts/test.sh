@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, unit and end-to-end tests.
+# Runs the whole test suite: formatting, lints, Rust unit and end-to-end tests, then the
+# Python end-to-end tests that drive the gateway with the official SDK clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,3 +12,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# SDK-driven end-to-end tests (official openai / anthropic clients) against the debug binary.
+cargo build --locked -p agora-proxy
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q -r tests/llm/requirements.txt
+AGORA_PROXY_BIN="$PWD/target/debug/agora-proxy" .venv/bin/python -m pytest tests -q -p no:cacheprovider

@@ -47,3 +47,8 @@ impl serde::Serialize for Duration {
 pub fn redact<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(if v.is_empty() { "" } else { "[redacted]" })
 }
+
+/// Serializes a secret string as `"[redacted]"`.
+pub fn redact_str<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    redact(v.as_bytes(), s)
+}

@@ -1,7 +1,118 @@
-//! LLM wire formats and provider adapters.
+//! LLM wire formats and provider adapters. Pure: bytes and structs in, bytes and structs out;
+//! no sockets, no Pingora, no async.
 //!
-//! This crate will hold one module per client-facing API (OpenAI chat/responses/embeddings,
-//! Anthropic messages, Gemini) and per provider (OpenAI, Anthropic, Gemini, Vertex AI,
-//! Bedrock, Azure OpenAI, plus a preset table for OpenAI-compatible vendors), translating
-//! requests and responses (streaming included) both ways. It is pure: no sockets, no Pingora.
-//! Its contents arrive with the LLM gateway issue.
+//! The proxy calls, per LLM request:
+//! 1. [`ClientApi::from_path`] to know which API the client speaks;
+//! 2. [`inspect`] to read just the fields routing needs (`model`, `stream`);
+//! 3. [`translate_request`] to produce the body for the chosen provider's [`WireFormat`]
+//!    (untouched bytes when nothing needs to change);
+//! 4. for the response, [`translate_response`] (whole JSON body) or a [`StreamTranslator`]
+//!    from [`stream_translator`] (SSE, chunk by chunk as it arrives), both reporting [`Usage`];
+//! 5. [`translate_error`] for upstream error bodies and [`gateway_error`] for the gateway's
+//!    own errors, so the client always gets errors in its own API's shape.
+
+pub mod anthropic;
+pub mod error;
+pub mod openai;
+pub mod presets;
+pub mod sse;
+mod translate;
+pub mod usage;
+
+pub use error::Error;
+pub use translate::{
+    RequestInfo, StreamTranslator, Translated, gateway_error, inspect, stream_translator,
+    translate_error, translate_request, translate_response,
+};
+pub use usage::Usage;
+
+/// The API a client speaks, known from the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientApi {
+    /// OpenAI `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// OpenAI `POST /v1/embeddings`.
+    Embeddings,
+    /// OpenAI `GET /v1/models`.
+    Models,
+}
+
+impl ClientApi {
+    /// Recognizes the API from a request path (after any route rewrite). Matches on the path's
+    /// end, so `/v1/chat/completions`, `/openai/v1/chat/completions` and `/chat/completions`
+    /// are all chat completions.
+    pub fn from_path(path: &str) -> Option<Self> {
+        let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+        if p.ends_with("/chat/completions") {
+            Some(Self::ChatCompletions)
+        } else if p.ends_with("/messages/count_tokens") {
+            Some(Self::CountTokens)
+        } else if p.ends_with("/messages") {
+            Some(Self::Messages)
+        } else if p.ends_with("/embeddings") {
+            Some(Self::Embeddings)
+        } else if p.ends_with("/models") {
+            Some(Self::Models)
+        } else {
+            None
+        }
+    }
+
+    /// The wire format this API belongs to.
+    pub fn format(self) -> WireFormat {
+        match self {
+            Self::ChatCompletions | Self::Embeddings | Self::Models => WireFormat::OpenAi,
+            Self::Messages | Self::CountTokens => WireFormat::Anthropic,
+        }
+    }
+
+    /// The OpenTelemetry GenAI operation name (`gen_ai.operation.name`).
+    pub fn operation(self) -> &'static str {
+        match self {
+            Self::ChatCompletions | Self::Messages => "chat",
+            Self::Embeddings => "embeddings",
+            Self::CountTokens => "count_tokens",
+            Self::Models => "models",
+        }
+    }
+}
+
+/// The wire format a provider endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WireFormat {
+    /// OpenAI chat completions (and every OpenAI-compatible vendor).
+    OpenAi,
+    /// Anthropic messages.
+    Anthropic,
+}
+
+impl WireFormat {
+    /// The upstream path for a client API in this format (`None`: not supported).
+    pub fn path_for(self, api: ClientApi) -> Option<&'static str> {
+        match (self, api) {
+            (WireFormat::OpenAi, ClientApi::ChatCompletions | ClientApi::Messages) => {
+                Some("/v1/chat/completions")
+            }
+            (WireFormat::OpenAi, ClientApi::Embeddings) => Some("/v1/embeddings"),
+            (WireFormat::OpenAi, ClientApi::Models) => Some("/v1/models"),
+            (WireFormat::Anthropic, ClientApi::ChatCompletions | ClientApi::Messages) => {
+                Some("/v1/messages")
+            }
+            (WireFormat::Anthropic, ClientApi::CountTokens) => Some("/v1/messages/count_tokens"),
+            (WireFormat::Anthropic, ClientApi::Models) => Some("/v1/models"),
+            _ => None,
+        }
+    }
+
+    /// The `gen_ai.system` value for metrics.
+    pub fn system(self) -> &'static str {
+        match self {
+            WireFormat::OpenAi => "openai",
+            WireFormat::Anthropic => "anthropic",
+        }
+    }
+}

@@ -153,6 +153,8 @@ pub struct BackendIr {
     pub connect_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub h2c: bool,
+    /// LLM providers, for AI backends (endpoints are then the providers').
+    pub ai: Option<Arc<crate::llm::AiIr>>,
 }
 
 /// Everything of a backend except its endpoints (built from the proto resource).
@@ -165,6 +167,7 @@ pub struct BackendSettings {
     pub connect_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub h2c: bool,
+    pub ai: Option<Arc<crate::llm::AiIr>>,
 }
 
 impl BackendIr {
@@ -186,6 +189,7 @@ impl BackendIr {
             connect_timeout: s.connect_timeout,
             idle_timeout: s.idle_timeout,
             h2c: s.h2c,
+            ai: s.ai,
         }
     }
 

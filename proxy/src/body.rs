@@ -90,6 +90,8 @@ pub struct SubrequestInfo {
     pub deadline: Option<Instant>,
     pub client: Option<SocketAddr>,
     pub limit: u64,
+    /// The client API and body of an LLM request (its state is rebuilt from them).
+    pub llm: Option<(agora_providers::ClientApi, Bytes)>,
 }
 
 /// The parent's info when `session` is a replay subrequest.

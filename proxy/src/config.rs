@@ -2,6 +2,7 @@
 //! conversion into the same proto resources the control plane sends.
 
 mod convert;
+mod convert_ai;
 pub mod schema;
 
 use std::path::Path;

@@ -26,6 +26,9 @@ pub enum Error {
     UpstreamTimeout(Duration),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// An LLM request that cannot be served (bad body, no model, no provider, ...).
+    #[error(transparent)]
+    Llm(#[from] crate::llm::LlmError),
 }
 
 impl Error {
@@ -47,6 +50,7 @@ impl Error {
             Error::BackendUnavailable(_) => 500,
             Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
+            Error::Llm(e) => e.status(),
         }
     }
 
@@ -60,6 +64,16 @@ impl Error {
             Error::BackendUnavailable(_) => "backend_unavailable",
             Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
+            Error::Llm(_) => "llm_error",
+        }
+    }
+
+    /// The JSON body sent to the client: in the client's LLM API format on LLM routes
+    /// (`api`), else `{"error":{"type":..,"message":..}}`.
+    pub fn body_for(&self, api: Option<agora_providers::ClientApi>) -> Vec<u8> {
+        match api {
+            Some(api) => agora_providers::gateway_error(api, self.status(), &self.to_string()),
+            None => self.to_json(),
         }
     }
 

@@ -3,10 +3,13 @@
 
 mod ctx;
 mod headers;
+mod llm;
 mod respond;
 mod upstream;
 
 pub use ctx::RequestCtx;
+
+use self::llm as llm_glue;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,10 +24,12 @@ use pingora::{Error as PError, ErrorType};
 use crate::body::{self, ReadError, SubrequestInfo};
 use crate::error::Error;
 use crate::ir::FilterIr;
+use crate::llm::{LlmCtx, LlmError};
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::routing::{self, Arrival, Decision};
 use crate::store::Store;
+use agora_providers::ClientApi;
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct Gateway {
@@ -32,6 +37,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub mirror: Arc<Mirror>,
     pub access_log: bool,
+    /// Requests in flight (graceful shutdown waits for them).
+    pub inflight: Arc<crate::server::Inflight>,
 }
 
 impl Gateway {
@@ -50,7 +57,9 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        let mut ctx = RequestCtx::new();
+        ctx.inflight = Some(self.inflight.enter());
+        ctx
     }
 
     fn allow_spawning_subrequest(&self, _session: &Session, _ctx: &RequestCtx) -> bool {
@@ -134,8 +143,18 @@ impl ProxyHttp for Gateway {
                     session.enable_retry_buffering();
                 }
                 let limit = rule.max_body;
+                let ai = plan.backend.ai.clone();
                 ctx.route.plan = Some(plan);
-                if !buffer {
+                if let Some(ai) = &ai {
+                    let path = session.req_header().uri.path();
+                    ctx.llm.api = Some(
+                        ClientApi::from_path(path)
+                            .ok_or_else(|| LlmError::UnknownApi(path.to_string())),
+                    )
+                    .transpose()
+                    .map_err(|e| Self::fail(ctx, e.into()))?;
+                    let _ = ai;
+                } else if !buffer {
                     return Ok(false);
                 }
                 let body = match body::read_all(session, limit).await {
@@ -143,6 +162,12 @@ impl ProxyHttp for Gateway {
                     Err(ReadError::Gateway(e)) => return Err(Self::fail(ctx, e)),
                     Err(ReadError::Downstream(e)) => return Err(e),
                 };
+                if let (Some(ai), Some(api)) = (&ai, ctx.llm.api) {
+                    match LlmCtx::new(api, body.clone(), ai) {
+                        Ok(l) => ctx.llm.state = Some(Box::new(l)),
+                        Err(e) => return Err(Self::fail(ctx, e.into())),
+                    }
+                }
                 if body.len() < body::RETRY_BUFFER_LIMIT {
                     ctx.body.buffered = Some(body);
                     return Ok(false);
@@ -159,6 +184,7 @@ impl ProxyHttp for Gateway {
                     deadline: ctx.upstream.deadline,
                     client: session.client_addr().and_then(|a| a.as_inet()).copied(),
                     limit,
+                    llm: ctx.llm.api.map(|api| (api, body.clone())),
                 };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;
@@ -173,6 +199,11 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
+        if let Some(ai) = llm_glue::ai(ctx) {
+            return llm_glue::peer(&ai, ctx)
+                .await
+                .map_err(|e| Self::fail(ctx, e));
+        }
         let plan = ctx.route.plan.clone().ok_or_else(|| {
             PError::explain(ErrorType::InternalError, "upstream_peer without a route")
         })?;
@@ -190,6 +221,11 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        if let Some(llm) = ctx.llm.state.as_mut() {
+            // The whole body was read (and translated) up front: send this attempt's body.
+            llm.fill_body(body);
+            return Ok(());
+        }
         if ctx.route.from_subrequest {
             return Ok(());
         }
@@ -212,6 +248,7 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         headers::apply_request_filters(&plan, req)?;
+        llm_glue::upstream_request(ctx, req)?;
         if ctx.upstream.attempt == 1 && !ctx.route.from_subrequest {
             for f in plan.filters() {
                 if let FilterIr::Mirror { backend, fraction } = f {
@@ -237,11 +274,23 @@ impl ProxyHttp for Gateway {
     /// Sees the upstream's response header first: passive health, retry on status codes.
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let status = resp.status.as_u16();
+        if let Some(ai) = llm_glue::ai(ctx) {
+            let replayable = !session.as_ref().retry_buffer_truncated();
+            if llm_glue::upstream_response(&ai, ctx, status, replayable) {
+                let mut e = PError::explain(
+                    ErrorType::HTTPStatus(status),
+                    "failing over to the next provider",
+                );
+                e.set_retry(true);
+                return Err(e);
+            }
+            return Ok(());
+        }
         upstream::record_response(ctx, status);
         if upstream::retry_on_status(ctx, status) {
             let mut e = PError::explain(ErrorType::HTTPStatus(status), "retrying on status");
@@ -251,10 +300,10 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Applies response header modifiers.
+    /// Applies response header modifiers, and prepares LLM response translation.
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
@@ -262,7 +311,21 @@ impl ProxyHttp for Gateway {
         if let Some(plan) = &ctx.route.plan {
             headers::apply_response_filters(plan.filters(), resp);
         }
-        Ok(())
+        llm_glue::response_header(ctx, resp, session.is_http2())
+    }
+
+    /// Translates LLM response bodies (JSON at the end, SSE event by event) and reads usage.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<std::time::Duration>> {
+        if let Some(llm) = ctx.llm.state.as_mut() {
+            llm.response.on_body(body, end_of_stream);
+        }
+        Ok(None)
     }
 
     /// Measures new upstream connections.
@@ -294,6 +357,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<PError>,
     ) -> Box<PError> {
+        if let Some(ai) = llm_glue::ai(ctx) {
+            let retry = llm_glue::upstream_response(&ai, ctx, 503, true);
+            e.set_retry(retry);
+            return e;
+        }
         upstream::record_failure(ctx);
         e.set_retry(upstream::may_retry(ctx));
         e
@@ -310,6 +378,13 @@ impl ProxyHttp for Gateway {
     ) -> Box<PError> {
         let mut e = e.more_context(format!("peer: {peer}"));
         let status_retry = matches!(e.etype(), ErrorType::HTTPStatus(_)) && e.retry();
+        if ctx.llm.state.is_some() {
+            // Failover was decided in upstream_response_filter; other errors after
+            // connecting (a reset mid-response) are not retried: output may have started.
+            let replayable = !session.as_ref().retry_buffer_truncated();
+            e.set_retry(status_retry && replayable);
+            return e;
+        }
         if !status_retry {
             upstream::record_failure(ctx);
         }
@@ -337,19 +412,25 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = respond::error_status(e, ctx);
+        // The connection stays usable when the request body was fully read; otherwise the
+        // unread rest would be parsed as the next request, so it closes (and says so).
+        let reusable = session.as_mut().is_body_done();
         if code > 0 && !ctx.outcome.delegated {
             let body = ctx
                 .outcome
                 .error
                 .as_ref()
-                .map(Error::to_json)
-                .unwrap_or_else(|| respond::generic_error_json(code, e));
-            let _ = respond::json(session, code, Bytes::from(body)).await;
+                .map(|err| err.body_for(ctx.llm.api))
+                .unwrap_or_else(|| match ctx.llm.api {
+                    Some(api) => agora_providers::gateway_error(api, code, e.etype().as_str()),
+                    None => respond::generic_error_json(code, e),
+                });
+            let _ = respond::json(session, code, Bytes::from(body), reusable).await;
         }
         ctx.outcome.status = code;
         FailToProxy {
             error_code: code,
-            can_reuse_downstream: false,
+            can_reuse_downstream: reusable,
         }
     }
 
@@ -364,6 +445,20 @@ impl ProxyHttp for Gateway {
         {
             ctx.outcome.status = resp.status.as_u16();
         }
-        ctx::observe(self, session, e, ctx, Instant::now());
+        let now = Instant::now();
+        ctx::observe(self, session, e, ctx, now);
+        if ctx.llm.state.is_some() {
+            let route = ctx
+                .route
+                .rule
+                .as_ref()
+                .map_or("", |r| r.route_name.as_str());
+            let backend = ctx
+                .route
+                .plan
+                .as_ref()
+                .map_or("", |p| p.backend.name.as_str());
+            llm_glue::observe(&self.metrics, ctx, &ctx.route.gateway, route, backend, now);
+        }
     }
 }

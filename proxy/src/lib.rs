@@ -11,6 +11,7 @@ pub mod filters;
 pub mod gateway;
 pub mod health;
 pub mod ir;
+pub mod llm;
 pub mod metrics;
 pub mod mirror;
 pub mod routing;

@@ -70,7 +70,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         upstream_keepalive_pool_size: 1024,
         ..Default::default()
     };
+    let inflight = Arc::new(server::Inflight::default());
     let gateway = Gateway {
+        inflight: inflight.clone(),
         store: store.clone(),
         metrics: metrics.clone(),
         mirror: Arc::new(Mirror::default()),
@@ -95,19 +97,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let conns = Arc::new(server::Connections::default());
     tokio::spawn(health::run(store.clone(), shutdown_rx.clone()));
-    let listeners = tokio::spawn(server::run(store.clone(), app, conns.clone(), shutdown_rx));
+    let listeners = tokio::spawn(server::run(store.clone(), app, shutdown_rx));
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => {
-            tracing::info!(open = conns.open(), "SIGTERM: draining");
+            tracing::info!(in_flight = inflight.open(), "SIGTERM: draining");
             let _ = shutdown_tx.send(true);
             let _ = listeners.await;
-            let left = conns.drain(args.drain_timeout).await;
+            let left = inflight.drain(args.drain_timeout).await;
             tracing::info!(left, "drained; exiting");
         }
         _ = int.recv() => tracing::info!("SIGINT: exiting"),

@@ -16,7 +16,22 @@ pub struct Metrics {
     pub config_version: IntGauge,
     pub mirrors: IntCounterVec,
     access_log_dropped: IntGauge,
+    pub gen_ai_tokens: HistogramVec,
+    pub gen_ai_duration: HistogramVec,
+    pub gen_ai_ttft: HistogramVec,
+    pub gen_ai_tpot: HistogramVec,
 }
+
+/// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
+pub const GEN_AI_LABELS: [&str; 7] = [
+    "gen_ai_system",
+    "gen_ai_operation_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    "gateway",
+    "route",
+    "backend",
+];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -69,8 +84,53 @@ impl Metrics {
             "Access log lines dropped because stdout could not keep up",
         )
         .expect("valid metric");
+        let mut token_labels = vec!["gen_ai_token_type"];
+        token_labels.extend_from_slice(&GEN_AI_LABELS);
+        let gen_ai_tokens = HistogramVec::new(
+            HistogramOpts::new(
+                "agora_gen_ai_client_token_usage",
+                "Tokens used per LLM request, by token type",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 4.0, 14).expect("buckets")),
+            &token_labels,
+        )
+        .expect("valid metric");
+        let seconds = |name: &str, help: &str, buckets: Vec<f64>| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                &GEN_AI_LABELS,
+            )
+            .expect("valid metric")
+        };
+        let gen_ai_duration = seconds(
+            "agora_gen_ai_server_request_duration",
+            "LLM request duration in seconds",
+            vec![
+                0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
+                81.92,
+            ],
+        );
+        let gen_ai_ttft = seconds(
+            "agora_gen_ai_server_time_to_first_token",
+            "Time to the first output token in seconds",
+            vec![
+                0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                7.5, 10.0,
+            ],
+        );
+        let gen_ai_tpot = seconds(
+            "agora_gen_ai_server_time_per_output_token",
+            "Time per output token after the first, in seconds",
+            vec![
+                0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+            ],
+        );
         for c in [
-            Box::new(access_log_dropped.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(gen_ai_tokens.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(gen_ai_duration.clone()),
+            Box::new(gen_ai_ttft.clone()),
+            Box::new(gen_ai_tpot.clone()),
+            Box::new(access_log_dropped.clone()),
             Box::new(requests.clone()),
             Box::new(duration.clone()),
             Box::new(upstream_connect.clone()),
@@ -89,6 +149,10 @@ impl Metrics {
             config_version,
             mirrors,
             access_log_dropped,
+            gen_ai_tokens,
+            gen_ai_duration,
+            gen_ai_ttft,
+            gen_ai_tpot,
         }
     }
 

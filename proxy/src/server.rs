@@ -17,16 +17,18 @@ use tokio::sync::{Notify, watch};
 
 use crate::store::Store;
 
-/// Counts open client connections so shutdown can wait for them.
+/// Counts requests in flight so shutdown can wait for them (idle keep-alive connections
+/// are not waited for: they are closed at exit, as clients expect of a draining server).
 #[derive(Default)]
-pub struct Connections {
+pub struct Inflight {
     open: AtomicUsize,
     idle: Notify,
 }
 
-struct ConnGuard(Arc<Connections>);
+/// Held by a request while it is in flight.
+pub struct InflightGuard(Arc<Inflight>);
 
-impl Drop for ConnGuard {
+impl Drop for InflightGuard {
     fn drop(&mut self) {
         if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
@@ -34,17 +36,17 @@ impl Drop for ConnGuard {
     }
 }
 
-impl Connections {
-    fn enter(self: &Arc<Self>) -> ConnGuard {
+impl Inflight {
+    pub fn enter(self: &Arc<Self>) -> InflightGuard {
         self.open.fetch_add(1, Ordering::AcqRel);
-        ConnGuard(self.clone())
+        InflightGuard(self.clone())
     }
 
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Waits until no connection is open, or `timeout` passes; returns how many remain.
+    /// Waits until no request is in flight, or `timeout` passes; returns how many remain.
     pub async fn drain(&self, timeout: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -110,7 +112,6 @@ struct ListenKey {
 pub async fn run<A: ServerApp + Send + Sync + 'static>(
     store: Arc<Store>,
     app: Arc<A>,
-    conns: Arc<Connections>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut running: HashMap<ListenKey, watch::Sender<bool>> = HashMap::new();
@@ -158,7 +159,6 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
                         Listener::from(l),
                         acceptor,
                         app.clone(),
-                        conns.clone(),
                         stop_rx,
                         shutdown.clone(),
                     ));
@@ -182,7 +182,6 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
     listener: Listener,
     tls: Option<Arc<Acceptor>>,
     app: Arc<A>,
-    conns: Arc<Connections>,
     mut stop: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -201,12 +200,10 @@ async fn accept_loop<A: ServerApp + Send + Sync + 'static>(
             }
         };
         let _ = stream.set_nodelay();
-        let guard = conns.enter();
         let app = app.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _guard = guard;
             let stream: Stream = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(

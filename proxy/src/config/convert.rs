@@ -377,6 +377,15 @@ fn path_mod(p: Option<&PathModifierConfig>, at: &str) -> Result<Option<pb::PathR
 }
 
 fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
+    if let Some(ai) = &b.ai {
+        return super::convert_ai::ai_backend(b, ai, at, base);
+    }
+    if b.policies.as_ref().is_some_and(|p| p.ai.is_some()) {
+        return Err(Error::invalid(
+            format!("{at}.policies.ai"),
+            "only AI backends take AI policies",
+        ));
+    }
     let mut endpoints: Vec<pb::Endpoint> = b
         .endpoints
         .iter()
@@ -503,7 +512,7 @@ fn listener_tls(t: &ListenerTls, at: &str, base: &Path) -> Result<pb::TlsCertifi
     })
 }
 
-fn inline_or_file(
+pub(super) fn inline_or_file(
     inline: &Option<String>,
     file: &Option<String>,
     at: &str,
@@ -525,7 +534,7 @@ fn inline_or_file(
     }
 }
 
-fn opt_duration(v: &Option<String>, at: &str) -> Result<Option<agora_proto::Duration>> {
+pub(super) fn opt_duration(v: &Option<String>, at: &str) -> Result<Option<agora_proto::Duration>> {
     v.as_deref()
         .map(|s| {
             parse_duration(s).map(Into::into).ok_or_else(|| {

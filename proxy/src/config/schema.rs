@@ -320,6 +320,102 @@ pub struct BackendConfig {
     /// Plaintext HTTP/2 (prior knowledge) to the upstream, e.g. for gRPC.
     #[serde(default)]
     pub http2: bool,
+    /// LLM providers (AgentgatewayBackend `spec.ai`); excludes `static`/`endpoints`.
+    #[serde(default)]
+    pub ai: Option<AiConfig>,
+    /// Backend policies (AgentgatewayBackend `spec.policies`).
+    #[serde(default)]
+    pub policies: Option<BackendPoliciesConfig>,
+}
+
+/// `spec.ai`: one provider, or groups of providers in priority order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AiConfig {
+    #[serde(default)]
+    pub provider: Option<ProviderConfig>,
+    #[serde(default)]
+    pub groups: Vec<ProviderGroupConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderGroupConfig {
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One provider: exactly one vendor key (`openai`, `anthropic`, ...) plus address overrides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub openai: Option<ModelConfig>,
+    #[serde(default)]
+    pub anthropic: Option<ModelConfig>,
+    #[serde(default)]
+    pub gemini: Option<serde_json::Value>,
+    #[serde(default)]
+    pub vertexai: Option<serde_json::Value>,
+    #[serde(default)]
+    pub bedrock: Option<serde_json::Value>,
+    #[serde(default)]
+    pub azureopenai: Option<serde_json::Value>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Path prefix replacing the vendor default `/v1` (e.g. `/openai/v1`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// TLS to the provider; default: on for the vendor's public API and port 443.
+    #[serde(default)]
+    pub tls: Option<bool>,
+    /// Per-provider policies inside `groups` (auth).
+    #[serde(default)]
+    pub policies: Option<BackendPoliciesConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendPoliciesConfig {
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    #[serde(default)]
+    pub ai: Option<AiPoliciesConfig>,
+}
+
+/// Backend authentication: a key (inline, from a file or an environment variable), or the
+/// client's own credentials (`passthrough: {}`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    #[serde(default)]
+    pub passthrough: Option<serde_json::Value>,
+    /// Kubernetes Secret reference; only the control plane can resolve it.
+    #[serde(default)]
+    pub secret_ref: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AiPoliciesConfig {
+    #[serde(default)]
+    pub model_aliases: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

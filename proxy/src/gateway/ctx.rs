@@ -13,6 +13,7 @@ use crate::access_log;
 use crate::body::{BodyCtx, SubrequestInfo};
 use crate::error::Error;
 use crate::ir::{ListenerIr, RuleIr};
+use crate::llm::LlmCtx;
 use crate::mirror::MirrorCtx;
 use crate::routing::ProxyPlan;
 
@@ -23,7 +24,18 @@ pub struct RequestCtx {
     pub upstream: UpstreamCtx,
     pub body: BodyCtx,
     pub mirror: MirrorCtx,
+    pub llm: LlmSlot,
     pub outcome: Outcome,
+    /// Released when the request ends (dropped with the context).
+    pub inflight: Option<crate::server::InflightGuard>,
+}
+
+/// LLM state: the client API is known from the path before the body is read (so early errors
+/// already take the client's format); the rest once the body is in.
+#[derive(Default)]
+pub struct LlmSlot {
+    pub api: Option<agora_providers::ClientApi>,
+    pub state: Option<Box<LlmCtx>>,
 }
 
 /// Routing results.
@@ -58,7 +70,9 @@ impl RequestCtx {
             upstream: UpstreamCtx::default(),
             body: BodyCtx::default(),
             mirror: MirrorCtx::default(),
+            llm: LlmSlot::default(),
             outcome: Outcome::default(),
+            inflight: None,
         }
     }
 
@@ -74,6 +88,12 @@ impl RequestCtx {
         self.upstream.deadline = info.deadline;
         self.upstream.retry = info.plan.rule().retry.clone();
         self.body.limit = info.limit;
+        if let (Some((api, body)), Some(ai)) = (&info.llm, &info.plan.backend.ai) {
+            self.llm.api = Some(*api);
+            // The parent already validated this body; a failure here cannot happen, but would
+            // only leave the request without LLM handling.
+            self.llm.state = LlmCtx::new(*api, body.clone(), ai).ok().map(Box::new);
+        }
     }
 }
 

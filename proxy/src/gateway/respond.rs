@@ -59,13 +59,23 @@ pub async fn direct(
     }
 }
 
-/// An error body (unless a response has already started).
-pub async fn json(session: &mut Session, status: u16, body: Bytes) -> pingora::Result<()> {
+/// An error body (unless a response has already started); `Connection: close` when the
+/// connection will not be reused.
+pub async fn json(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    reusable: bool,
+) -> pingora::Result<()> {
     if session.response_written().is_some() {
         return Ok(());
     }
-    let headers = [("content-type", "application/json")];
-    write(session, status, &headers, body, None).await
+    let ct = ("content-type", "application/json");
+    if reusable {
+        write(session, status, &[ct], body, None).await
+    } else {
+        write(session, status, &[ct, ("connection", "close")], body, None).await
+    }
 }
 
 /// The status for a failed request: our own error's, else derived from Pingora's error.

@@ -1,8 +1,10 @@
 //! proto resources → IR. Every check that applies to any config source lives here, and any
 //! failure rejects the whole update with the resource key and field that caused it.
 
+mod backends;
+mod tls;
+
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +12,10 @@ use agora_proto::resource::{self as pb, resource::Kind};
 use bytes::Bytes;
 use regex::Regex;
 
+use self::backends::backend;
+use self::tls::certified_key;
 use super::*;
-use crate::backend::{
-    ActiveCheck, BackendIr, BackendSettings, HashOn, LbMode, PassiveCheck, StateRegistry,
-    UpstreamTls,
-};
+use crate::backend::{BackendIr, StateRegistry};
 use crate::error::{Error, Result};
 use crate::filters::{HeaderModifier, PathRewrite, Redirect};
 use crate::routing::{CompiledMatch, MatchEntry, PathMatcher, RouteTable, ValueMatcher};
@@ -448,205 +449,4 @@ fn header_mod(h: &pb::HeaderModifier) -> std::result::Result<HeaderModifier, Str
             })
             .collect::<std::result::Result<_, String>>()?,
     })
-}
-
-fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
-    let field = |f: &str| format!("{}.{f}", b.key);
-    let eps = match &b.kind {
-        Some(pb::backend::Kind::Static(s)) => &s.endpoints,
-        Some(pb::backend::Kind::Service(_)) => {
-            return Err(Error::invalid(
-                field("service"),
-                "service backends need the control plane",
-            ));
-        }
-        None => return Err(Error::invalid(&b.key, "backend has no kind")),
-    };
-    let mut endpoints = Vec::new();
-    for (i, e) in eps.iter().enumerate() {
-        let port = u16::try_from(e.port)
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| {
-                Error::invalid(
-                    field(&format!("endpoints[{i}].port")),
-                    "port must be 1..=65535",
-                )
-            })?;
-        for addr in resolve(&e.host, port)
-            .map_err(|m| Error::invalid(field(&format!("endpoints[{i}].host")), m))?
-        {
-            endpoints.push(states.get(&b.key, addr, &e.host, e.weight));
-        }
-    }
-    let lb = match &b.load_balancing {
-        None => LbMode::RoundRobin,
-        Some(l) => {
-            use pb::load_balancing::{HashOn as H, Mode};
-            match Mode::try_from(l.mode).unwrap_or(Mode::RoundRobin) {
-                Mode::RoundRobin => LbMode::RoundRobin,
-                Mode::LeastRequest => LbMode::LeastRequest,
-                Mode::Random => LbMode::Random,
-                Mode::ConsistentHash => LbMode::ConsistentHash(match &l.hash_on {
-                    Some(H::Header(h)) => {
-                        HashOn::Header(http::HeaderName::try_from(h.as_str()).map_err(|_| {
-                            Error::invalid(
-                                field("loadBalancing.hashOn.header"),
-                                "invalid header name",
-                            )
-                        })?)
-                    }
-                    Some(H::Cookie(c)) => HashOn::Cookie(c.clone()),
-                    Some(H::SourceIp(_)) => HashOn::SourceIp,
-                    None => {
-                        return Err(Error::invalid(
-                            field("loadBalancing.hashOn"),
-                            "consistent hashing needs a hash source",
-                        ));
-                    }
-                }),
-            }
-        }
-    };
-    let hc = b.health_check.clone().unwrap_or_default();
-    let passive = (hc.consecutive_failures > 0).then(|| PassiveCheck {
-        consecutive_failures: hc.consecutive_failures,
-        base_ejection: hc
-            .base_ejection
-            .map(Into::into)
-            .unwrap_or(Duration::from_secs(30)),
-    });
-    let active = hc.active.map(|a| ActiveCheck {
-        path: if a.path.is_empty() {
-            "/".into()
-        } else {
-            a.path
-        },
-        host: (!a.host.is_empty()).then_some(a.host),
-        interval: a.interval.map(Into::into).unwrap_or(Duration::from_secs(5)),
-        timeout: a.timeout.map(Into::into).unwrap_or(Duration::from_secs(1)),
-        unhealthy_threshold: a.unhealthy_threshold.max(1),
-        healthy_threshold: a.healthy_threshold.max(1),
-        expected: a
-            .expected_statuses
-            .iter()
-            .filter_map(|s| u16::try_from(*s).ok())
-            .collect(),
-    });
-    let tls = b
-        .tls
-        .as_ref()
-        .map(|t| upstream_tls(t).map_err(|e| Error::invalid(field("tls"), e)))
-        .transpose()?;
-    let pool = b.pool.unwrap_or_default();
-    Ok(BackendIr::new(
-        b.key.clone(),
-        endpoints,
-        BackendSettings {
-            lb,
-            passive,
-            active,
-            tls,
-            connect_timeout: pool.connect_timeout.map(Into::into),
-            idle_timeout: pool.idle_timeout.map(Into::into),
-            h2c: pool.http2,
-        },
-    ))
-}
-
-/// Resolves a host to addresses (IPv4 first if the name has both, so "localhost" behaves like
-/// most servers bound to 127.0.0.1 expect). Runs off the request path, while building.
-fn resolve(host: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String> {
-    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let all: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
-        .collect();
-    let v4: Vec<SocketAddr> = all.iter().copied().filter(SocketAddr::is_ipv4).collect();
-    let mut out = if v4.is_empty() { all } else { v4 };
-    out.sort();
-    out.dedup();
-    if out.is_empty() {
-        return Err(format!("{host:?} resolved to no address"));
-    }
-    Ok(out)
-}
-
-fn certified_key(
-    cert: &[u8],
-    key: &[u8],
-) -> std::result::Result<rustls::sign::CertifiedKey, String> {
-    let certs = rustls_pemfile::certs(&mut &cert[..])
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("no certificate in the certificate PEM".into());
-    }
-    let key = rustls_pemfile::private_key(&mut &key[..])
-        .map_err(|e| format!("key PEM: {e}"))?
-        .ok_or("no private key in the key PEM")?;
-    let signer = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| format!("unsupported private key: {e}"))?;
-    let ck = rustls::sign::CertifiedKey::new(certs, signer);
-    // A renewal written in two steps must not serve a key that does not match the cert.
-    ck.keys_match()
-        .map_err(|e| format!("the private key does not match the certificate: {e}"))?;
-    Ok(ck)
-}
-
-fn upstream_tls(t: &pb::UpstreamTls) -> std::result::Result<UpstreamTls, String> {
-    use pingora::utils::tls::{CertKey, WrappedX509, parse_x509};
-    let der_certs = |pem: &[u8], what: &str| {
-        rustls_pemfile::certs(&mut &pem[..])
-            .map(|c| c.map(|c| c.to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("{what} PEM: {e}"))
-    };
-    let ca = if t.ca_pem.is_empty() {
-        None
-    } else {
-        let certs = der_certs(&t.ca_pem, "CA")?;
-        if certs.is_empty() {
-            return Err("no certificate in the CA PEM".into());
-        }
-        for c in &certs {
-            x509_ok(c)?;
-        }
-        let wrapped: Vec<WrappedX509> = certs
-            .into_iter()
-            .map(|c| WrappedX509::new(c, parse_x509))
-            .collect();
-        Some(Arc::from(wrapped.into_boxed_slice()))
-    };
-    let client_cert = if t.client_cert_pem.is_empty() {
-        None
-    } else {
-        let certs = der_certs(&t.client_cert_pem, "client certificate")?;
-        if certs.is_empty() {
-            return Err("no certificate in the client certificate PEM".into());
-        }
-        for c in &certs {
-            x509_ok(c)?;
-        }
-        let key = rustls_pemfile::private_key(&mut &t.client_key_pem[..])
-            .map_err(|e| format!("client key PEM: {e}"))?
-            .ok_or("client certificate needs a client key")?;
-        Some(Arc::new(CertKey::new(certs, key.secret_der().to_vec())))
-    };
-    Ok(UpstreamTls {
-        sni: (!t.sni.is_empty()).then(|| t.sni.clone()),
-        ca,
-        client_cert,
-        verify: !t.insecure_skip_verify,
-        http2: t.http2,
-    })
-}
-
-/// Pingora's x509 wrapper panics on unparsable DER; check it first.
-fn x509_ok(der: &[u8]) -> std::result::Result<(), String> {
-    x509_parser::parse_x509_certificate(der)
-        .map(|_| ())
-        .map_err(|e| format!("invalid X.509 certificate: {e}"))
 }

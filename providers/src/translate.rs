@@ -1,0 +1,293 @@
+//! Request, response, error and stream translation between client APIs and provider formats.
+//!
+//! Same-format traffic is left untouched (only the model and, for OpenAI streams, the usage
+//! option may change). Cross-format traffic is translated between OpenAI chat completions and
+//! Anthropic messages in both directions; see [`chat_via_anthropic`] and
+//! [`messages_via_openai`] for the field mappings.
+
+mod chat_via_anthropic;
+mod error_body;
+mod messages_via_openai;
+mod raw;
+mod stream;
+
+use serde::Deserialize;
+
+use crate::{ClientApi, Error, Usage, WireFormat};
+use raw::RawObject;
+
+pub use error_body::{gateway_error, translate_error};
+pub use stream::{StreamTranslator, stream_translator};
+
+/// What routing needs from a request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The model the client asked for.
+    pub model: Option<String>,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+}
+
+/// Reads only what routing needs. Errors on non-JSON / non-object bodies and on a `model`
+/// that is not a string or a `stream` that is not a boolean. A `Models` request (a `GET`)
+/// may have an empty body.
+pub fn inspect(api: ClientApi, body: &[u8]) -> Result<RequestInfo, Error> {
+    if api == ClientApi::Models && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RequestInfo::default());
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    let p: Probe = from_object(body).map_err(Error::request)?;
+    Ok(RequestInfo {
+        model: p.model,
+        stream: p.stream.unwrap_or(false),
+    })
+}
+
+/// A request body ready for the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    /// New body; `None` means forward the original bytes untouched (same format, nothing to
+    /// change).
+    pub body: Option<Vec<u8>>,
+    /// Upstream path (from [`WireFormat::path_for`]).
+    pub path: &'static str,
+    /// Whether the response will be a stream.
+    pub stream: bool,
+    /// The client did not ask for the usage chunk (the gateway asked the provider for usage,
+    /// or the client's format would not include it), so the stream translator must not send
+    /// it. Pass it to [`stream_translator`].
+    pub hide_usage_chunk: bool,
+}
+
+/// Produces the body for a provider of format `to`.
+///
+/// `model`: `Some(m)` replaces the body's model (alias resolution / provider default); `None`
+/// keeps it. OpenAI streams always get `stream_options.include_usage: true` so usage can be
+/// counted; when the client had not asked for it, `hide_usage_chunk` is set.
+pub fn translate_request(
+    api: ClientApi,
+    to: WireFormat,
+    body: &[u8],
+    model: Option<&str>,
+) -> Result<Translated, Error> {
+    let path = to.path_for(api).ok_or_else(|| unsupported(api, to))?;
+    let mut t = Translated {
+        body: None,
+        path,
+        stream: false,
+        hide_usage_chunk: false,
+    };
+    match (api, to) {
+        (ClientApi::Models, _) => {}
+        (ClientApi::ChatCompletions, WireFormat::OpenAi) => {
+            let mut obj = RawObject::parse(body)?;
+            let mut changed = set_model(&mut obj, model)?;
+            t.stream = obj.read::<bool>("stream")?.unwrap_or(false);
+            if t.stream {
+                let mut opts = obj
+                    .read::<serde_json::Map<String, serde_json::Value>>("stream_options")?
+                    .unwrap_or_default();
+                if opts.get("include_usage") != Some(&serde_json::Value::Bool(true)) {
+                    opts.insert("include_usage".into(), true.into());
+                    obj.set("stream_options", &opts)?;
+                    t.hide_usage_chunk = true;
+                    changed = true;
+                }
+            }
+            if changed {
+                t.body = Some(obj.to_vec()?);
+            }
+        }
+        (ClientApi::Messages | ClientApi::CountTokens, WireFormat::Anthropic)
+        | (ClientApi::Embeddings, WireFormat::OpenAi) => {
+            let mut obj = RawObject::parse(body)?;
+            if set_model(&mut obj, model)? {
+                t.body = Some(obj.to_vec()?);
+            }
+            if api == ClientApi::Messages {
+                t.stream = obj.read::<bool>("stream")?.unwrap_or(false);
+            }
+        }
+        (ClientApi::ChatCompletions, WireFormat::Anthropic) => {
+            let r = chat_via_anthropic::request(body, model)?;
+            t.body = Some(r.body);
+            t.stream = r.stream;
+            t.hide_usage_chunk = r.hide_usage_chunk;
+        }
+        (ClientApi::Messages, WireFormat::OpenAi) => {
+            let r = messages_via_openai::request(body, model)?;
+            t.body = Some(r.body);
+            t.stream = r.stream;
+            t.hide_usage_chunk = r.hide_usage_chunk;
+        }
+        _ => return Err(unsupported(api, to)),
+    }
+    Ok(t)
+}
+
+/// Whole (non-streaming) 2xx response in `from` format → client format. Returns the new body
+/// (`None`: forward the bytes unchanged) and the usage.
+///
+/// Same-format bodies are only read for usage, leniently: a body that cannot be read gives
+/// empty usage, not an error (the client gets it as the provider sent it).
+pub fn translate_response(
+    api: ClientApi,
+    from: WireFormat,
+    body: &[u8],
+) -> Result<(Option<Vec<u8>>, Usage), Error> {
+    if from.path_for(api).is_none() {
+        return Err(unsupported(api, from));
+    }
+    match (api, from) {
+        (ClientApi::ChatCompletions | ClientApi::Embeddings, WireFormat::OpenAi) => {
+            Ok((None, crate::openai::usage_of(body).unwrap_or_default()))
+        }
+        (ClientApi::Messages, WireFormat::Anthropic) => {
+            Ok((None, crate::anthropic::usage_of(body).unwrap_or_default()))
+        }
+        (ClientApi::ChatCompletions, WireFormat::Anthropic) => {
+            let (b, u) = chat_via_anthropic::response(body)?;
+            Ok((Some(b), u))
+        }
+        (ClientApi::Messages, WireFormat::OpenAi) => {
+            let (b, u) = messages_via_openai::response(body)?;
+            Ok((Some(b), u))
+        }
+        _ => Ok((None, Usage::default())),
+    }
+}
+
+fn unsupported(api: ClientApi, to: WireFormat) -> Error {
+    Error::Unsupported(format!(
+        "{api:?} requests cannot be served by a provider speaking the {} format",
+        to.system()
+    ))
+}
+
+/// Replaces the body's model; returns whether the body changed.
+fn set_model(obj: &mut RawObject, model: Option<&str>) -> Result<bool, Error> {
+    let Some(model) = model else {
+        obj.read::<String>("model")?;
+        return Ok(false);
+    };
+    if obj.read::<String>("model")?.as_deref() == Some(model) {
+        return Ok(false);
+    }
+    obj.set("model", model)?;
+    Ok(true)
+}
+
+/// A request body parsed into `T`; a body that does not fit is an invalid request.
+fn parse_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    from_object(body).map_err(Error::request)
+}
+
+/// Parses a body that must be a JSON object (derived structs would also take an array).
+pub(crate) fn from_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(body).map_err(|e| e.to_string()),
+        Some(_) => Err("the body must be a JSON object".into()),
+        None => Err("the body is empty".into()),
+    }
+}
+
+/// The model to send: the override, else the body's; one is required.
+fn require_model(body_model: Option<String>, model: Option<&str>) -> Result<String, Error> {
+    model
+        .map(str::to_string)
+        .or(body_model)
+        .ok_or_else(|| Error::InvalidRequest("model is required".into()))
+}
+
+/// A translated request body.
+struct RequestOut {
+    body: Vec<u8>,
+    stream: bool,
+    hide_usage_chunk: bool,
+}
+
+/// Splits `data:<media type>;base64,<data>` into media type and data.
+fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media = meta.strip_suffix(";base64")?;
+    let media = media.split(';').next().unwrap_or(media);
+    Some((media, data))
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// OpenAI `finish_reason` for an Anthropic `stop_reason`.
+fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Anthropic `stop_reason` for an OpenAI `finish_reason`.
+fn stop_reason(finish_reason: Option<&str>, has_tool_calls: bool) -> &'static str {
+    match finish_reason {
+        Some("length") => "max_tokens",
+        Some("tool_calls" | "function_call") => "tool_use",
+        Some("content_filter") => "refusal",
+        _ if has_tool_calls => "tool_use",
+        _ => "end_turn",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/png;base64,AAAA"),
+            Some(("image/png", "AAAA"))
+        );
+        assert_eq!(
+            parse_data_url("data:image/jpeg;name=x.jpg;base64,QQ=="),
+            Some(("image/jpeg", "QQ=="))
+        );
+        assert_eq!(parse_data_url("data:text/plain,hello"), None);
+        assert_eq!(parse_data_url("https://x"), None);
+    }
+
+    #[test]
+    fn inspect_reads_model_and_stream() {
+        let i = inspect(
+            ClientApi::ChatCompletions,
+            br#"{"model":"m","stream":true,"messages":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(i.model.as_deref(), Some("m"));
+        assert!(i.stream);
+        assert_eq!(
+            inspect(ClientApi::Models, b"").unwrap(),
+            RequestInfo::default()
+        );
+        for bad in [
+            &b"nope"[..],
+            b"[]",
+            b"{\"model\":1}",
+            b"{\"stream\":\"yes\"}",
+            b"",
+        ] {
+            assert!(matches!(
+                inspect(ClientApi::Messages, bad),
+                Err(Error::InvalidRequest(_))
+            ));
+        }
+    }
+}

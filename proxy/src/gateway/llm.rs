@@ -1,0 +1,201 @@
+//! Pingora glue of the LLM gateway: peer, headers and body of each attempt, failover, and
+//! the response translation hooks. The decisions live in `crate::llm`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+
+use super::RequestCtx;
+use crate::error::Error;
+use crate::llm::{AiIr, LlmError, ProviderAuth, ProviderIr};
+use crate::metrics::Metrics;
+
+/// Client credential headers, removed before a request goes to a provider (unless the
+/// backend passes the client's credentials through).
+const CLIENT_CREDENTIALS: [&str; 4] = ["authorization", "x-api-key", "api-key", "x-goog-api-key"];
+
+/// The AI backend of the request, if it has one.
+pub fn ai(ctx: &RequestCtx) -> Option<Arc<AiIr>> {
+    ctx.route.plan.as_ref().and_then(|p| p.backend.ai.clone())
+}
+
+/// Chooses the provider for this attempt and the peer to reach it.
+pub async fn peer(ai: &AiIr, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>, Error> {
+    let llm = ctx
+        .llm
+        .state
+        .as_mut()
+        .ok_or(Error::Llm(LlmError::NoProvider))?;
+    let p = llm.next_attempt(ai)?;
+    ctx.upstream.attempt += 1;
+    let addr = address(&p).await?;
+    let mut peer = HttpPeer::new(addr, p.tls, p.host.clone());
+    let o = &mut peer.options;
+    o.connection_timeout = Some(Duration::from_secs(10));
+    o.idle_timeout = Some(Duration::from_secs(90));
+    // LLM responses can take minutes; only an explicit route timeout bounds them.
+    let rule = ctx.route.plan.as_ref().map(|p| p.rule());
+    let per_try = rule.and_then(|r| r.backend_timeout).or_else(|| {
+        ctx.upstream
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    });
+    o.read_timeout = per_try;
+    o.write_timeout = per_try;
+    ctx.upstream.connect_started = Some(Instant::now());
+    Ok(Box::new(peer))
+}
+
+async fn address(p: &ProviderIr) -> Result<SocketAddr, Error> {
+    if let Some(e) = &p.endpoint {
+        return Ok(e.addr);
+    }
+    let mut addrs = tokio::net::lookup_host((p.host.as_str(), p.port))
+        .await
+        .map_err(|e| Error::Llm(LlmError::Unresolved(format!("{}: {e}", p.host))))?;
+    addrs
+        .next()
+        .ok_or_else(|| Error::Llm(LlmError::Unresolved(p.host.clone())))
+}
+
+/// Rewrites the upstream request for the chosen provider: path, host, credentials, length.
+pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::Result<()> {
+    let Some(llm) = ctx.llm.state.as_ref() else {
+        return Ok(());
+    };
+    let Some(p) = llm.provider.as_ref() else {
+        return Ok(());
+    };
+    let uri = match req.uri.query() {
+        Some(q) => format!("{}?{q}", llm.upstream_path),
+        None => llm.upstream_path.clone(),
+    };
+    let uri = uri.parse::<http::Uri>().map_err(|e| {
+        pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            format!("provider path: {e}"),
+        )
+    })?;
+    req.set_uri(uri);
+    let host = if (p.tls && p.port == 443) || (!p.tls && p.port == 80) {
+        p.host.clone()
+    } else {
+        format!("{}:{}", p.host, p.port)
+    };
+    req.insert_header(http::header::HOST, host)?;
+    match &p.auth {
+        ProviderAuth::Passthrough => {}
+        auth => {
+            for h in CLIENT_CREDENTIALS {
+                req.remove_header(h);
+            }
+            if let ProviderAuth::Key(name, value) = auth {
+                req.insert_header(name.clone(), value.clone())?;
+            }
+        }
+    }
+    if p.format == agora_providers::WireFormat::Anthropic
+        && !req.headers.contains_key("anthropic-version")
+    {
+        req.insert_header("anthropic-version", "2023-06-01")?;
+    }
+    // The response must be readable to translate it and count tokens.
+    req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
+    req.remove_header(&http::header::TRANSFER_ENCODING);
+    req.insert_header(http::header::CONTENT_LENGTH, llm.upstream_len().to_string())?;
+    Ok(())
+}
+
+/// Reads the upstream status: passive health, and whether to fail over to another provider.
+/// Returns true when the attempt should be retried elsewhere.
+pub fn upstream_response(ai: &AiIr, ctx: &mut RequestCtx, status: u16, replayable: bool) -> bool {
+    let Some(llm) = ctx.llm.state.as_mut() else {
+        return false;
+    };
+    let failed = status == 429 || status >= 500;
+    if let Some(p) = &llm.provider {
+        ai.record(p, !failed);
+    }
+    failed && replayable && llm.can_fail_over(ai)
+}
+
+/// Adjusts response headers when the body will change.
+pub fn response_header(
+    ctx: &mut RequestCtx,
+    resp: &mut ResponseHeader,
+    h2: bool,
+) -> pingora::Result<()> {
+    let Some(llm) = ctx.llm.state.as_mut() else {
+        return Ok(());
+    };
+    let ct = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if llm.response.on_header(resp.status.as_u16(), ct.as_deref()) {
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+        if !h2 {
+            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        }
+        if let Some(ct) = llm.response.content_type() {
+            resp.insert_header(http::header::CONTENT_TYPE, ct)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the GenAI metrics of a finished LLM request.
+pub fn observe(
+    metrics: &Metrics,
+    ctx: &RequestCtx,
+    gateway: &str,
+    route: &str,
+    backend: &str,
+    end: Instant,
+) {
+    let Some(llm) = ctx.llm.state.as_ref() else {
+        return;
+    };
+    let system = llm.provider.as_ref().map_or("", |p| p.format.system());
+    let op = llm.api.operation();
+    let req_model = llm.request_model.as_deref().unwrap_or("");
+    let usage = &llm.response.usage;
+    let resp_model = usage.response_model.as_deref().unwrap_or(req_model);
+    let labels = [system, op, req_model, resp_model, gateway, route, backend];
+    for (kind, n) in [
+        ("input", usage.input_tokens),
+        ("output", usage.output_tokens),
+        ("cache_read", usage.cache_read_tokens),
+        ("cache_write", usage.cache_write_tokens),
+        ("reasoning", usage.reasoning_tokens),
+    ] {
+        if n > 0 || kind == "input" || kind == "output" {
+            let mut l = vec![kind];
+            l.extend_from_slice(&labels);
+            metrics
+                .gen_ai_tokens
+                .with_label_values(&l)
+                .observe(n as f64);
+        }
+    }
+    let total = end.duration_since(ctx.start).as_secs_f64();
+    metrics
+        .gen_ai_duration
+        .with_label_values(&labels)
+        .observe(total);
+    if let Some(first) = llm.response.first_token {
+        let ttft = first.duration_since(ctx.start);
+        metrics
+            .gen_ai_ttft
+            .with_label_values(&labels)
+            .observe(ttft.as_secs_f64());
+        if usage.output_tokens > 1 {
+            let per = end.duration_since(first).as_secs_f64() / (usage.output_tokens - 1) as f64;
+            metrics.gen_ai_tpot.with_label_values(&labels).observe(per);
+        }
+    }
+}

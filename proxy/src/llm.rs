@@ -1,0 +1,137 @@
+//! The LLM gateway, Pingora-free: an AI backend's providers, model resolution (aliases),
+//! provider choice by priority group with passive health, and the per-request state that
+//! turns a client request into a provider request and the provider's answer back.
+
+mod build;
+mod request;
+mod response;
+
+pub use build::ai_backend;
+pub use request::{LlmCtx, LlmError};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use agora_providers::WireFormat;
+use http::{HeaderName, HeaderValue};
+
+use crate::backend::{EndpointState, PassiveCheck, now_ms};
+
+/// An AI backend's providers and policies.
+#[derive(Debug)]
+pub struct AiIr {
+    /// Priority groups; the first group with a healthy provider serves.
+    pub groups: Vec<Vec<Arc<ProviderIr>>>,
+    pub aliases: HashMap<String, String>,
+    pub passive: Option<PassiveCheck>,
+    rr: AtomicUsize,
+}
+
+/// One LLM provider endpoint.
+#[derive(Debug)]
+pub struct ProviderIr {
+    pub name: String,
+    pub format: WireFormat,
+    /// Forced model, if configured.
+    pub model: Option<String>,
+    /// Host name for the `Host` header and SNI.
+    pub host: String,
+    pub port: u16,
+    pub path_prefix: String,
+    pub tls: bool,
+    pub auth: ProviderAuth,
+    /// Address and health; `None` when the host did not resolve at load time (retried per
+    /// request).
+    pub endpoint: Option<Arc<EndpointState>>,
+}
+
+/// How the gateway authenticates to a provider.
+#[derive(Clone)]
+pub enum ProviderAuth {
+    None,
+    /// A header to set (`authorization: Bearer …` or `x-api-key: …`).
+    Key(HeaderName, HeaderValue),
+    /// Keep the client's own credentials.
+    Passthrough,
+}
+
+impl std::fmt::Debug for ProviderAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProviderAuth::None => "None",
+            ProviderAuth::Key(..) => "Key([redacted])",
+            ProviderAuth::Passthrough => "Passthrough",
+        })
+    }
+}
+
+impl ProviderIr {
+    /// Whether this provider may take a request now.
+    pub fn is_healthy(&self) -> bool {
+        self.endpoint
+            .as_ref()
+            .is_none_or(|e| e.is_healthy(now_ms()))
+    }
+
+    /// The model to send upstream: the provider's forced model, else the requested one.
+    pub fn model_for<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
+        self.model.as_deref().or(requested)
+    }
+}
+
+impl AiIr {
+    pub fn new(
+        groups: Vec<Vec<Arc<ProviderIr>>>,
+        aliases: HashMap<String, String>,
+        passive: Option<PassiveCheck>,
+    ) -> Self {
+        Self {
+            groups,
+            aliases,
+            passive,
+            rr: AtomicUsize::new(0),
+        }
+    }
+
+    /// Resolves a requested model through the aliases.
+    pub fn resolve_model<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
+        requested.map(|m| self.aliases.get(m).map_or(m, String::as_str))
+    }
+
+    /// The provider for the next attempt: the first priority group with a healthy provider
+    /// not yet tried, round robin within the group. When every provider is unhealthy, the
+    /// untried ones are still used in order (better a try than a certain failure).
+    pub fn choose(&self, tried: &[usize]) -> Option<(usize, Arc<ProviderIr>)> {
+        let start = self.rr.fetch_add(1, Ordering::Relaxed);
+        let mut flat = 0;
+        let mut fallback = None;
+        for group in &self.groups {
+            let n = group.len();
+            for k in 0..n {
+                let i = (start + k) % n;
+                let id = flat + i;
+                if tried.contains(&id) {
+                    continue;
+                }
+                if group[i].is_healthy() {
+                    return Some((id, group[i].clone()));
+                }
+                fallback.get_or_insert((id, group[i].clone()));
+            }
+            flat += n;
+        }
+        fallback
+    }
+
+    /// Records a provider's outcome for passive health (429 and 5xx count as failures).
+    pub fn record(&self, p: &ProviderIr, success: bool) {
+        if let Some(e) = &p.endpoint {
+            let passive = self.passive.clone().or(Some(PassiveCheck {
+                consecutive_failures: 3,
+                base_ejection: std::time::Duration::from_secs(10),
+            }));
+            e.record(success, passive.as_ref());
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! proto `AiBackend` → [`AiIr`].
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use agora_proto::resource as pb;
+use agora_providers::WireFormat;
+use http::{HeaderName, HeaderValue};
+
+use super::{AiIr, ProviderAuth, ProviderIr};
+use crate::backend::{PassiveCheck, StateRegistry};
+use crate::error::{Error, Result};
+
+/// Builds the AI part of a backend. Provider hosts resolve now when they can; one that does
+/// not (no DNS at load time) is resolved per request instead of failing the whole config.
+pub fn ai_backend(
+    key: &str,
+    ai: &pb::AiBackend,
+    passive: Option<PassiveCheck>,
+    states: &StateRegistry,
+) -> Result<AiIr> {
+    if ai.groups.iter().all(|g| g.providers.is_empty()) {
+        return Err(Error::invalid(format!("{key}.ai"), "no providers"));
+    }
+    let mut groups = Vec::new();
+    for (gi, g) in ai.groups.iter().enumerate() {
+        let mut providers = Vec::new();
+        for (pi, p) in g.providers.iter().enumerate() {
+            let at = format!("{key}.ai.groups[{gi}].providers[{pi}]");
+            providers.push(Arc::new(provider(key, p, &at, states)?));
+        }
+        groups.push(providers);
+    }
+    let aliases: HashMap<String, String> = ai.model_aliases.clone().into_iter().collect();
+    Ok(AiIr::new(groups, aliases, passive))
+}
+
+fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> Result<ProviderIr> {
+    use pb::ai_provider::Format;
+    let format = match Format::try_from(p.format) {
+        Ok(Format::Openai) => WireFormat::OpenAi,
+        Ok(Format::Anthropic) => WireFormat::Anthropic,
+        Err(_) => {
+            return Err(Error::invalid(
+                format!("{at}.format"),
+                "unknown provider format",
+            ));
+        }
+    };
+    let port = u16::try_from(p.port)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| Error::invalid(format!("{at}.port"), "port must be 1..=65535"))?;
+    if p.host.is_empty() {
+        return Err(Error::invalid(
+            format!("{at}.host"),
+            "provider host is empty",
+        ));
+    }
+    let auth = match p.auth.as_ref().and_then(|a| a.kind.as_ref()) {
+        None => ProviderAuth::None,
+        Some(pb::backend_auth::Kind::Passthrough(_)) => ProviderAuth::Passthrough,
+        Some(pb::backend_auth::Kind::Key(k)) => {
+            let (name, value) = match format {
+                WireFormat::OpenAi => ("authorization", format!("Bearer {k}")),
+                WireFormat::Anthropic => ("x-api-key", k.clone()),
+            };
+            let mut value = HeaderValue::try_from(value).map_err(|_| {
+                Error::invalid(format!("{at}.auth.key"), "not a valid header value")
+            })?;
+            value.set_sensitive(true);
+            ProviderAuth::Key(HeaderName::from_static(name), value)
+        }
+    };
+    let endpoint = resolve(&p.host, port)
+        .map(|addr| states.get(&format!("{key}/{}", p.name), addr, &p.host, 1));
+    if endpoint.is_none() {
+        tracing::warn!(provider = %p.name, host = %p.host, "provider host does not resolve now; will resolve per request");
+    }
+    Ok(ProviderIr {
+        name: p.name.clone(),
+        format,
+        model: (!p.model.is_empty()).then(|| p.model.clone()),
+        host: p.host.clone(),
+        port,
+        path_prefix: p.path_prefix.clone(),
+        tls: p.tls,
+        auth,
+        endpoint,
+    })
+}
+
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let all: Vec<SocketAddr> = (host, port).to_socket_addrs().ok()?.collect();
+    all.iter()
+        .copied()
+        .find(SocketAddr::is_ipv4)
+        .or_else(|| all.first().copied())
+}

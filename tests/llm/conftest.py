@@ -1,0 +1,143 @@
+"""Fixtures: a mock provider and the agora-proxy binary on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} never came up")
+
+
+CONFIG = """
+gateway: test/llm
+binds:
+- port: {port}
+  listeners:
+  - name: http
+    routes:
+    - name: openai
+      matches: [{{path: {{type: PathPrefix, value: /openai}}}}]
+      backendRefs: [{{name: openai}}]
+    - name: anthropic
+      matches: [{{path: {{type: PathPrefix, value: /anthropic}}}}]
+      backendRefs: [{{name: anthropic}}]
+    - name: anthropic-client-openai-upstream
+      matches: [{{path: {{type: PathPrefix, value: /x-anthropic}}}}]
+      backendRefs: [{{name: openai}}]
+    - name: openai-client-anthropic-upstream
+      matches: [{{path: {{type: PathPrefix, value: /x-openai}}}}]
+      backendRefs: [{{name: anthropic}}]
+    - name: failover
+      matches: [{{path: {{type: PathPrefix, value: /failover}}}}]
+      backendRefs: [{{name: failover}}]
+    - name: small
+      matches: [{{path: {{type: PathPrefix, value: /small}}}}]
+      maxRequestBodyBytes: 2048
+      backendRefs: [{{name: openai}}]
+backends:
+- name: openai
+  ai:
+    provider: {{openai: {{}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: sk-upstream-openai}}
+    ai: {{modelAliases: {{fast: gpt-fast-real}}}}
+- name: anthropic
+  ai:
+    provider: {{anthropic: {{}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: sk-ant-upstream}}
+- name: failover
+  ai:
+    groups:
+    - providers:
+      - {{name: primary, openai: {{model: primary-503}}, host: 127.0.0.1, port: {mock}}}
+    - providers:
+      - name: secondary
+        anthropic: {{model: claude-backup}}
+        host: 127.0.0.1
+        port: {mock}
+        policies: {{auth: {{key: sk-ant-backup}}}}
+  policies:
+    auth: {{key: sk-primary}}
+"""
+
+
+class Gateway:
+    def __init__(self, port, admin, record):
+        self.port = port
+        self.admin = admin
+        self.record = record
+
+    def url(self, prefix):
+        return f"http://127.0.0.1:{self.port}{prefix}"
+
+    def recorded(self):
+        if not self.record.exists():
+            return []
+        return [json.loads(l) for l in self.record.read_text().splitlines() if l.strip()]
+
+    def last(self):
+        return self.recorded()[-1]
+
+    def clear(self):
+        self.record.write_text("")
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://{self.admin}/metrics") as r:
+            return r.read().decode()
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    binary = os.environ.get("AGORA_PROXY_BIN", str(ROOT / "target" / "debug" / "agora-proxy"))
+    if not Path(binary).exists():
+        subprocess.run(["cargo", "build", "-p", "agora-proxy"], cwd=ROOT, check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="agora-llm-"))
+    record = tmp / "record.jsonl"
+    record.write_text("")
+    mock_port, port, admin_port = free_port(), free_port(), free_port()
+    mock = subprocess.Popen([sys.executable, str(HERE / "mock_providers.py"), str(mock_port), str(record)])
+    (tmp / "config.yaml").write_text(CONFIG.format(port=port, mock=mock_port))
+    log = open(tmp / "proxy.log", "w")
+    proxy = subprocess.Popen(
+        [binary, "-f", str(tmp / "config.yaml"), "--admin", f"127.0.0.1:{admin_port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{admin_port}/readyz")
+        time.sleep(0.2)
+        yield Gateway(port, f"127.0.0.1:{admin_port}", record)
+    finally:
+        proxy.terminate()
+        mock.terminate()
+        proxy.wait(10)
+        mock.wait(10)
+        log.close()
+        print((tmp / "proxy.log").read_text()[-4000:])

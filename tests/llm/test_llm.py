@@ -1,0 +1,170 @@
+"""The LLM gateway driven by the official OpenAI and Anthropic Python SDKs."""
+
+import json
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+
+def oai(gw, prefix="/openai", **kw):
+    return openai.OpenAI(base_url=gw.url(prefix) + "/v1", api_key="client-secret", max_retries=0, **kw)
+
+
+def ant(gw, prefix="/anthropic"):
+    return anthropic.Anthropic(base_url=gw.url(prefix), api_key="client-secret", max_retries=0)
+
+
+TOOLS_OAI = [{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS_ANT = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+
+
+def test_openai_chat_passthrough_injects_key(gateway):
+    r = oai(gateway).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from gpt-4o"
+    assert r.usage.prompt_tokens == 11 and r.usage.completion_tokens == 7
+    seen = gateway.last()
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["headers"]["authorization"] == "Bearer sk-upstream-openai"
+    assert "client-secret" not in json.dumps(seen["headers"])
+    assert seen["body"]["model"] == "gpt-4o"
+
+
+def test_openai_stream_hides_injected_usage_chunk(gateway):
+    chunks = list(oai(gateway).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == "hello from gpt-4o"
+    assert all(c.usage is None for c in chunks), "the client did not ask for usage"
+    assert gateway.last()["body"]["stream_options"] == {"include_usage": True}
+
+
+def test_openai_stream_keeps_requested_usage_chunk(gateway):
+    chunks = list(oai(gateway).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 7
+
+
+def test_model_alias(gateway):
+    r = oai(gateway).chat.completions.create(model="fast", messages=[{"role": "user", "content": "hi"}])
+    assert gateway.last()["body"]["model"] == "gpt-fast-real"
+    assert r.choices[0].message.content == "hello from gpt-fast-real"
+
+
+def test_anthropic_messages_passthrough(gateway):
+    r = ant(gateway).messages.create(model="claude-test-model", max_tokens=100, messages=[{"role": "user", "content": "hi"}])
+    assert r.content[0].text == "hello from claude-test-model"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/messages"
+    assert seen["headers"]["x-api-key"] == "sk-ant-upstream"
+    assert "client-secret" not in json.dumps(seen["headers"])
+
+
+def test_anthropic_stream_passthrough(gateway):
+    with ant(gateway).messages.stream(model="claude-test-model", max_tokens=100, messages=[{"role": "user", "content": "hi"}]) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text.strip() == "hello from claude-test-model"
+    assert final.usage.output_tokens == 7
+
+
+def test_anthropic_client_to_openai_upstream(gateway):
+    r = ant(gateway, "/x-anthropic").messages.create(model="gpt-4o", max_tokens=50, system="be brief", messages=[{"role": "user", "content": "hi"}])
+    assert r.content[0].text == "hello from gpt-4o"
+    assert r.stop_reason == "end_turn"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/chat/completions"
+    assert seen["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    assert seen["headers"]["authorization"] == "Bearer sk-upstream-openai"
+
+
+def test_anthropic_client_to_openai_upstream_stream_and_tools(gateway):
+    with ant(gateway, "/x-anthropic").messages.stream(model="gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as s:
+        assert "".join(s.text_stream).strip() == "hello from gpt-4o"
+    r = ant(gateway, "/x-anthropic").messages.create(model="gpt-4o-tools", max_tokens=50, tools=TOOLS_ANT, messages=[{"role": "user", "content": "weather?"}])
+    assert r.stop_reason == "tool_use"
+    assert r.content[0].type == "tool_use" and r.content[0].input == {"city": "Paris"}
+    with ant(gateway, "/x-anthropic").messages.stream(model="gpt-4o-tools", max_tokens=50, tools=TOOLS_ANT, messages=[{"role": "user", "content": "weather?"}]) as s:
+        final = s.get_final_message()
+    assert final.content[0].input == {"city": "Paris"}
+
+
+def test_openai_client_to_anthropic_upstream(gateway):
+    r = oai(gateway, "/x-openai").chat.completions.create(model="claude-haiku", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from claude-haiku"
+    assert r.usage.prompt_tokens == 11  # 8 input + 3 cache read
+    seen = gateway.last()
+    assert seen["path"] == "/v1/messages"
+    assert seen["body"]["system"] in ("be brief", [{"type": "text", "text": "be brief"}])
+    assert seen["headers"]["x-api-key"] == "sk-ant-upstream"
+    chunks = list(oai(gateway, "/x-openai").chat.completions.create(model="claude-haiku", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "hello from claude-haiku"
+
+
+def test_openai_client_tool_calls_through_anthropic(gateway):
+    r = oai(gateway, "/x-openai").chat.completions.create(model="claude-tools", tools=TOOLS_OAI, messages=[{"role": "user", "content": "weather?"}])
+    call = r.choices[0].message.tool_calls[0]
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    chunks = list(oai(gateway, "/x-openai").chat.completions.create(model="claude-tools", tools=TOOLS_OAI, messages=[{"role": "user", "content": "weather?"}], stream=True))
+    args = "".join(tc.function.arguments or "" for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or []))
+    assert json.loads(args) == {"city": "Paris"}
+
+
+def test_failover_to_next_provider_group(gateway):
+    gateway.clear()
+    r = oai(gateway, "/failover").chat.completions.create(model="anything", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from claude-backup"
+    seen = gateway.recorded()
+    assert [s["body"]["model"] for s in seen] == ["primary-503", "claude-backup"]
+    assert seen[0]["headers"]["authorization"] == "Bearer sk-primary"
+    assert seen[1]["headers"]["x-api-key"] == "sk-ant-backup"
+
+
+def test_upstream_errors_reach_sdk_as_proper_exceptions(gateway):
+    with pytest.raises(openai.RateLimitError) as e:
+        oai(gateway).chat.completions.create(model="gpt-429", messages=[{"role": "user", "content": "hi"}])
+    assert "mock 429" in str(e.value)
+    with pytest.raises(anthropic.InternalServerError):
+        ant(gateway).messages.create(model="claude-500", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    # Translated: an Anthropic error body reaches the OpenAI client as an OpenAI error.
+    with pytest.raises(openai.RateLimitError) as e:
+        oai(gateway, "/x-openai").chat.completions.create(model="claude-429", messages=[{"role": "user", "content": "hi"}])
+    assert "mock 429" in str(e.value)
+    with pytest.raises(anthropic.RateLimitError):
+        ant(gateway, "/x-anthropic").messages.create(model="gpt-429", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_gateway_errors_in_client_format(gateway):
+    with pytest.raises(openai.APIStatusError) as e:
+        oai(gateway, "/small").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 4096}])
+    assert e.value.status_code == 413
+    assert e.value.body["type"] or e.value.body["message"]
+    with pytest.raises(anthropic.BadRequestError):
+        httpx_client = httpx.Client()
+        r = httpx_client.post(gateway.url("/anthropic/v1/messages"), content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400
+        body = r.json()
+        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        raise anthropic.BadRequestError("ok", response=r, body=body)
+
+
+@pytest.mark.parametrize("size", [1024, 70 * 1024, 8 * 1024 * 1024])
+@pytest.mark.parametrize("http2", [False, True])
+def test_large_bodies(gateway, size, http2):
+    client = httpx.Client(http1=not http2, http2=http2, timeout=60)
+    r = oai(gateway, http_client=client).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * size}])
+    assert r.choices[0].message.content == "hello from gpt-4o"
+    r = ant(gateway, "/x-anthropic").messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "y" * size}])
+    assert r.content[0].text == "hello from gpt-4o"
+
+
+def test_token_metrics(gateway):
+    oai(gateway).chat.completions.create(model="metrics-model", messages=[{"role": "user", "content": "hi"}])
+    m = gateway.metrics()
+    line = [l for l in m.splitlines() if l.startswith("agora_gen_ai_client_token_usage_sum") and 'gen_ai_token_type="input"' in l and 'gen_ai_request_model="metrics-model"' in l]
+    assert line and line[0].endswith(" 11"), line
+    out = [l for l in m.splitlines() if l.startswith("agora_gen_ai_client_token_usage_sum") and 'gen_ai_token_type="output"' in l and 'gen_ai_request_model="metrics-model"' in l]
+    assert out and out[0].endswith(" 7"), out
+    assert 'gen_ai_system="openai"' in line[0] and 'gen_ai_operation_name="chat"' in line[0]
+    assert "agora_gen_ai_server_time_to_first_token_bucket" in m
+    assert "agora_gen_ai_server_request_duration_bucket" in m
