@@ -39,6 +39,8 @@ pub enum ClientApi {
     Embeddings,
     /// OpenAI `GET /v1/models`.
     Models,
+    /// Gemini `POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent`).
+    GenerateContent,
 }
 
 impl ClientApi {
@@ -47,7 +49,9 @@ impl ClientApi {
     /// are all chat completions.
     pub fn from_path(path: &str) -> Option<Self> {
         let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-        if p.ends_with("/chat/completions") {
+        if p.ends_with(":generateContent") || p.ends_with(":streamGenerateContent") {
+            Some(Self::GenerateContent)
+        } else if p.ends_with("/chat/completions") {
             Some(Self::ChatCompletions)
         } else if p.ends_with("/messages/count_tokens") {
             Some(Self::CountTokens)
@@ -67,13 +71,14 @@ impl ClientApi {
         match self {
             Self::ChatCompletions | Self::Embeddings | Self::Models => WireFormat::OpenAi,
             Self::Messages | Self::CountTokens => WireFormat::Anthropic,
+            Self::GenerateContent => WireFormat::Gemini,
         }
     }
 
     /// The OpenTelemetry GenAI operation name (`gen_ai.operation.name`).
     pub fn operation(self) -> &'static str {
         match self {
-            Self::ChatCompletions | Self::Messages => "chat",
+            Self::ChatCompletions | Self::Messages | Self::GenerateContent => "chat",
             Self::Embeddings => "embeddings",
             Self::CountTokens => "count_tokens",
             Self::Models => "models",
@@ -88,10 +93,25 @@ pub enum WireFormat {
     OpenAi,
     /// Anthropic messages.
     Anthropic,
+    /// Google Gemini `generateContent` (AI Studio and Vertex AI).
+    Gemini,
+    /// AWS Bedrock Converse / ConverseStream.
+    Bedrock,
 }
 
 impl WireFormat {
-    /// The upstream path for a client API in this format (`None`: not supported).
+    /// The vendor's default path prefix (what a configured path prefix replaces).
+    pub fn default_prefix(self) -> &'static str {
+        match self {
+            WireFormat::OpenAi | WireFormat::Anthropic => "/v1",
+            WireFormat::Gemini => "/v1beta",
+            WireFormat::Bedrock => "",
+        }
+    }
+
+    /// The upstream path for a client API in this format, for formats whose path does not
+    /// depend on the model (`None`: not supported, or model-dependent: see
+    /// [`translate_request`]'s `path`).
     pub fn path_for(self, api: ClientApi) -> Option<&'static str> {
         match (self, api) {
             (WireFormat::OpenAi, ClientApi::ChatCompletions | ClientApi::Messages) => {
@@ -108,11 +128,35 @@ impl WireFormat {
         }
     }
 
+    /// The upstream path for `api` with `model`, streaming or not (`None`: not supported).
+    pub fn upstream_path(self, api: ClientApi, model: &str, stream: bool) -> Option<String> {
+        let chat = matches!(
+            api,
+            ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::GenerateContent
+        );
+        match self {
+            WireFormat::Gemini if chat => Some(if stream {
+                format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("/v1beta/models/{model}:generateContent")
+            }),
+            WireFormat::Bedrock if chat && api != ClientApi::GenerateContent => Some(if stream {
+                format!("/model/{model}/converse-stream")
+            } else {
+                format!("/model/{model}/converse")
+            }),
+            WireFormat::Gemini | WireFormat::Bedrock => None,
+            _ => self.path_for(api).map(str::to_string),
+        }
+    }
+
     /// The `gen_ai.system` value for metrics.
     pub fn system(self) -> &'static str {
         match self {
             WireFormat::OpenAi => "openai",
             WireFormat::Anthropic => "anthropic",
+            WireFormat::Gemini => "gemini",
+            WireFormat::Bedrock => "aws.bedrock",
         }
     }
 }

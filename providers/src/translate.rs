@@ -5,8 +5,10 @@
 //! Anthropic messages in both directions; see [`chat_via_anthropic`] and
 //! [`messages_via_openai`] for the field mappings.
 
+mod bedrock;
 mod chat_via_anthropic;
 mod error_body;
+mod gemini;
 mod messages_via_openai;
 mod raw;
 mod stream;
@@ -55,8 +57,10 @@ pub struct Translated {
     /// New body; `None` means forward the original bytes untouched (same format, nothing to
     /// change).
     pub body: Option<Vec<u8>>,
-    /// Upstream path (from [`WireFormat::path_for`]).
-    pub path: &'static str,
+    /// Upstream path for the vendor's default base URL (see
+    /// [`WireFormat::upstream_path`]); a configured path prefix replaces
+    /// [`WireFormat::default_prefix`].
+    pub path: String,
     /// Whether the response will be a stream.
     pub stream: bool,
     /// The client did not ask for the usage chunk (the gateway asked the provider for usage,
@@ -76,13 +80,29 @@ pub fn translate_request(
     body: &[u8],
     model: Option<&str>,
 ) -> Result<Translated, Error> {
-    let path = to.path_for(api).ok_or_else(|| unsupported(api, to))?;
     let mut t = Translated {
         body: None,
-        path,
+        path: String::new(),
         stream: false,
         hide_usage_chunk: false,
     };
+    if matches!(to, WireFormat::Gemini | WireFormat::Bedrock) {
+        let r = match to {
+            WireFormat::Gemini => gemini::request(api, body, model)?,
+            _ => bedrock::request(api, body, model)?,
+        };
+        t.path = to
+            .upstream_path(api, &r.model, r.out.stream)
+            .ok_or_else(|| unsupported(api, to))?;
+        t.body = Some(r.out.body);
+        t.stream = r.out.stream;
+        t.hide_usage_chunk = r.out.hide_usage_chunk;
+        return Ok(t);
+    }
+    t.path = to
+        .path_for(api)
+        .ok_or_else(|| unsupported(api, to))?
+        .to_string();
     match (api, to) {
         (ClientApi::Models, _) => {}
         (ClientApi::ChatCompletions, WireFormat::OpenAi) => {
@@ -141,6 +161,11 @@ pub fn translate_response(
     from: WireFormat,
     body: &[u8],
 ) -> Result<(Option<Vec<u8>>, Usage), Error> {
+    match from {
+        WireFormat::Gemini => return gemini::response(api, body),
+        WireFormat::Bedrock => return bedrock::response(api, body),
+        _ => {}
+    }
     if from.path_for(api).is_none() {
         return Err(unsupported(api, from));
     }
@@ -203,6 +228,13 @@ fn require_model(body_model: Option<String>, model: Option<&str>) -> Result<Stri
         .map(str::to_string)
         .or(body_model)
         .ok_or_else(|| Error::InvalidRequest("model is required".into()))
+}
+
+/// A translated request for a provider whose path names the model.
+struct ModelRequest {
+    out: RequestOut,
+    /// The model the path names.
+    model: String,
 }
 
 /// A translated request body.

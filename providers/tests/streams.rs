@@ -192,6 +192,7 @@ fn assert_well_formed(api: ClientApi, out: &str, context: &str) {
             matches!(last.event.as_deref(), Some("message_stop" | "error")),
             "{context}: ends with {last:?}"
         ),
+        other => panic!("{context}: no stream cases for client format {other:?}"),
     }
 }
 

@@ -38,6 +38,7 @@ pub struct ProviderIr {
     /// Host name for the `Host` header and SNI.
     pub host: String,
     pub port: u16,
+    /// Replaces the vendor's default path prefix; empty keeps it.
     pub path_prefix: String,
     pub tls: bool,
     pub auth: ProviderAuth,

@@ -34,6 +34,9 @@ pub fn translate_error(
             let kind = kind.filter(|_| from == WireFormat::Anthropic);
             anthropic_error(status, kind.as_deref(), &message)
         }
+        WireFormat::Gemini => gemini_error(status, &message),
+        // Bedrock is never a client format.
+        WireFormat::Bedrock => openai_error(status, kind.as_deref(), &message),
     })
 }
 
@@ -42,9 +45,28 @@ pub fn translate_error(
 /// `{"type":"error","error":{"type","message"}}`, the type chosen from the status.
 pub fn gateway_error(api: ClientApi, status: u16, message: &str) -> Vec<u8> {
     match api.format() {
-        WireFormat::OpenAi => openai_error(status, None, message),
+        WireFormat::OpenAi | WireFormat::Bedrock => openai_error(status, None, message),
         WireFormat::Anthropic => anthropic_error(status, None, message),
+        WireFormat::Gemini => gemini_error(status, message),
     }
+}
+
+/// A Google API error: `{"error":{"code","message","status"}}`.
+fn gemini_error(status: u16, message: &str) -> Vec<u8> {
+    let canonical = match status {
+        400 | 413 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL",
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "error": { "code": status, "message": message, "status": canonical }
+    }))
+    .unwrap_or_default()
 }
 
 fn is_proper_error(format: WireFormat, v: &Value) -> bool {
@@ -54,6 +76,8 @@ fn is_proper_error(format: WireFormat, v: &Value) -> bool {
         WireFormat::Anthropic => {
             has_message && v.get("type").and_then(Value::as_str) == Some("error")
         }
+        WireFormat::Gemini => has_message && v.pointer("/error/code").is_some(),
+        WireFormat::Bedrock => false,
     }
 }
 

@@ -8,7 +8,9 @@
 //! [`StreamTranslator::finish`] returns an error (for the logs; the closing bytes are in `out`
 //! all the same and should be sent).
 
+mod bedrock;
 mod chat_via_anthropic;
+mod gemini;
 mod messages_via_openai;
 mod passthrough;
 
@@ -49,6 +51,12 @@ pub fn stream_translator(
         )),
         (WireFormat::Anthropic, WireFormat::OpenAi) => {
             Box::new(Driver::new(messages_via_openai::OpenAiToMessages::default()))
+        }
+        (_, WireFormat::Gemini) | (WireFormat::Gemini, _) => {
+            gemini::translator(api, from, hide_usage_chunk)
+        }
+        (_, WireFormat::Bedrock) | (WireFormat::Bedrock, _) => {
+            bedrock::translator(api, hide_usage_chunk)
         }
     }
 }
@@ -151,3 +159,21 @@ fn anthropic_error_event(
 }
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// A translator for a pair that is not implemented yet: every call fails.
+pub(super) struct NotImplemented(pub(super) String, pub(super) Usage);
+
+impl StreamTranslator for NotImplemented {
+    fn push(&mut self, _chunk: &[u8], _out: &mut Vec<u8>) -> Result<(), Error> {
+        Err(Error::Unsupported(self.0.clone()))
+    }
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), Error> {
+        Err(Error::Unsupported(self.0.clone()))
+    }
+    fn usage(&self) -> &Usage {
+        &self.1
+    }
+    fn output_started(&self) -> bool {
+        false
+    }
+}

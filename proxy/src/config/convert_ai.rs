@@ -151,8 +151,9 @@ fn provider(
     let host = p.host.clone().unwrap_or_else(|| default_host.to_string());
     let tls = p.tls.unwrap_or(p.host.is_none() || p.port == Some(443));
     let port = p.port.unwrap_or(if tls { 443 } else { 80 });
-    let path_prefix = p.path.clone().unwrap_or_else(|| "/v1".into());
-    if !path_prefix.starts_with('/') {
+    // Empty: the vendor's default prefix (`/v1`, `/v1beta`, ...).
+    let path_prefix = p.path.clone().unwrap_or_default();
+    if !path_prefix.is_empty() && !path_prefix.starts_with('/') {
         return Err(Error::invalid(format!("{at}.path"), "must start with '/'"));
     }
     let own_auth = p.policies.as_ref().and_then(|pp| pp.auth.as_ref());

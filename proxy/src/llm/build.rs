@@ -65,6 +65,9 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
             let (name, value) = match format {
                 WireFormat::OpenAi => ("authorization", format!("Bearer {k}")),
                 WireFormat::Anthropic => ("x-api-key", k.clone()),
+                WireFormat::Gemini => ("x-goog-api-key", k.clone()),
+                // Bedrock API keys are bearer tokens (SigV4 credentials sign instead).
+                WireFormat::Bedrock => ("authorization", format!("Bearer {k}")),
             };
             let mut value = HeaderValue::try_from(value).map_err(|_| {
                 Error::invalid(format!("{at}.auth.key"), "not a valid header value")

@@ -108,8 +108,14 @@ impl LlmCtx {
         };
         let t = translate_request(self.api, p.format, &self.original, rewrite)?;
         self.upstream_body = t.body.map(Bytes::from);
-        let suffix = t.path.strip_prefix("/v1").unwrap_or(t.path);
-        self.upstream_path = format!("{}{suffix}", p.path_prefix);
+        let default = p.format.default_prefix();
+        let suffix = t.path.strip_prefix(default).unwrap_or(&t.path);
+        let prefix = if p.path_prefix.is_empty() {
+            default
+        } else {
+            &p.path_prefix
+        };
+        self.upstream_path = format!("{prefix}{suffix}");
         self.stream = t.stream;
         self.body_sent = false;
         self.response = ResponseState::new(self.api, p.format, t.hide_usage_chunk);
