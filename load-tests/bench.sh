@@ -156,11 +156,14 @@ git_rev="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknow
 if [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]]; then git_rev+="-dirty"; fi
 cpu_model="$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
 
-python3 "$LT_DIR/report.py" --manifest "$MANIFEST" --out "$RESULTS_DIR/latest.md" --clk-tck "$CLK_TCK" \
+REPORT="$RESULTS_DIR/latest.md"
+[[ "$SCENARIO" == plain ]] || REPORT="$RESULTS_DIR/latest-$SCENARIO.md"
+python3 "$LT_DIR/report.py" --manifest "$MANIFEST" --out "$REPORT" --clk-tck "$CLK_TCK" \
     --meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --meta "scenario=$SCENARIO" \
     --meta "commit=$git_rev" \
     --meta "machine=${cpu_model:-unknown}, $(nproc) CPUs, $(uname -sr)" \
     --meta "load generator=$OHA_VERSION${OHA_THREADS:+, $OHA_THREADS worker thread(s)}" \
     --meta "setup=proxy --threads $PROXY_THREADS --no-access-log; mock upstream --threads $MOCK_THREADS; POST application/json, keep-alive" \
     --meta "runs=${DURATION}s each, $ROUNDS round(s), warm-up ${WARMUP}s, direct and proxy interleaved"
-lt_log "wrote $RESULTS_DIR/latest.md (raw oha JSON in $RAW_DIR)"
+lt_log "wrote $REPORT (raw oha JSON in $RAW_DIR)"

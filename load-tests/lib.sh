@@ -17,8 +17,18 @@ ADMIN_PORT="${ADMIN_PORT:-15900}"
 MOCK_THREADS="${MOCK_THREADS:-1}"
 PROXY_THREADS="${PROXY_THREADS:-1}"
 
-MOCK_URL="http://$LT_HOST:$MOCK_PORT/bench"
-PROXY_URL="http://$LT_HOST:$PROXY_PORT/bench"
+# plain: any path, small JSON answers. llm / llm-stream: OpenAI chat completions through an
+# AI backend (JSON / SSE). translate: an Anthropic client in front of an OpenAI upstream
+# (the direct baseline is the mock answering the Anthropic request itself).
+SCENARIO="${SCENARIO:-plain}"
+case "$SCENARIO" in
+    plain) MOCK_PATH=/bench PROXY_PATH=/bench ;;
+    llm | llm-stream) MOCK_PATH=/v1/chat/completions PROXY_PATH=/v1/chat/completions ;;
+    translate) MOCK_PATH=/v1/messages PROXY_PATH=/anthropic/v1/messages ;;
+    *) printf 'unknown SCENARIO %s (plain, llm, llm-stream, translate)\n' "$SCENARIO" >&2; exit 2 ;;
+esac
+MOCK_URL="http://$LT_HOST:$MOCK_PORT$MOCK_PATH"
+PROXY_URL="http://$LT_HOST:$PROXY_PORT$PROXY_PATH"
 ADMIN_URL="http://$LT_HOST:$ADMIN_PORT"
 
 LT_PIDS=()
@@ -125,6 +135,25 @@ lt_start_mock() {
 
 lt_write_proxy_config() {
     local cfg="$LT_WORK/proxy.yaml"
+    if [[ "$SCENARIO" != plain ]]; then
+        cat >"$cfg" <<EOF
+gateway: bench/bench
+binds:
+- port: $PROXY_PORT
+  listeners:
+  - name: http
+    routes:
+    - name: llm
+      backendRefs: [{name: llm}]
+backends:
+- name: llm
+  ai:
+    provider: {openai: {}, host: $LT_HOST, port: $MOCK_PORT}
+  policies: {auth: {key: sk-bench}}
+EOF
+        printf '%s\n' "$cfg"
+        return
+    fi
     cat >"$cfg" <<EOF
 gateway: bench/bench
 binds:
@@ -153,18 +182,28 @@ lt_start_proxy() {
     lt_track "$PROXY_PID"
     lt_wait_for proxy "$PROXY_PID" 30 curl -sf -o /dev/null "$ADMIN_URL/readyz"
     # Ready means config loaded; also wait until the data plane answers end to end.
-    lt_wait_for proxy "$PROXY_PID" 10 curl -sf -o /dev/null "$PROXY_URL"
+    local probe="$LT_WORK/probe.json"
+    lt_make_body 256 "$probe"
+    lt_wait_for proxy "$PROXY_PID" 10 curl -sf -o /dev/null -H 'content-type: application/json' \
+        --data-binary "@$probe" "$PROXY_URL"
     lt_log "proxy pid $PROXY_PID on $LT_HOST:$PROXY_PORT ($PROXY_THREADS thread(s)), admin $LT_HOST:$ADMIN_PORT"
 }
 
-# Makes a JSON-ish body file of exactly N bytes: {"pad":"xxxx..."}.
+# Makes a JSON body file of exactly N bytes: {"pad":"xxxx..."} for the plain scenario, else a
+# chat completions / messages request whose user message pads it to N bytes.
 lt_make_body() {
-    local size=$1 out=$2
-    ((size >= 12)) || lt_die "body size must be >= 12 bytes"
+    local size=$1 out=$2 head tail='"}]}'
+    case "$SCENARIO" in
+        plain) head='{"pad":"' tail='"}' ;;
+        llm) head='{"model":"bench-model","stream":false,"messages":[{"role":"user","content":"' ;;
+        llm-stream) head='{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"' ;;
+        translate) head='{"model":"bench-model","max_tokens":64,"stream":false,"messages":[{"role":"user","content":"' ;;
+    esac
+    ((size >= ${#head} + ${#tail} + 1)) || lt_die "body size must be >= $((${#head} + ${#tail} + 1)) bytes"
     {
-        printf '{"pad":"'
-        head -c $((size - 10)) /dev/zero | tr '\0' 'x'
-        printf '"}'
+        printf '%s' "$head"
+        head -c $((size - ${#head} - ${#tail})) /dev/zero | tr '\0' 'x'
+        printf '%s' "$tail"
     } >"$out"
     [[ $(stat -c %s "$out") -eq $size ]] || lt_die "bad body file $out"
 }

@@ -6,6 +6,11 @@
 //! a larger one is re-sent through a subrequest whose body is preset to the buffered bytes
 //! (the subrequest runs the same phases with the routing decision handed over in
 //! [`SubrequestInfo`]).
+//!
+//! An LLM request is different: every attempt sends a body translated for its provider, which
+//! the LLM state supplies in `request_body_filter`. Its subrequest therefore carries no body
+//! at all, so Pingora asks for the body on every attempt (and can fail over to the next
+//! provider however large the request is).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,8 +119,13 @@ pub async fn replay_via_subrequest(
     use pingora::proxy::subrequest::Ctx as SubCtx;
     use pingora::proxy::subrequest::pipe::{InputBody, InputBodyType, pipe_subrequest};
 
+    let llm = info.llm.is_some();
     let sctx = SubCtx::builder()
-        .body_mode(BodyMode::ExpectBody)
+        .body_mode(if llm {
+            BodyMode::NoBody
+        } else {
+            BodyMode::ExpectBody
+        })
         .user_ctx(Box::new(info))
         .build();
     // Pingora 0.9 renders the subrequest's header from the parent's; an HTTP/2 version there
@@ -136,7 +146,11 @@ pub async fn replay_via_subrequest(
         prepared,
         handle,
         |task| Ok(Some(task)),
-        InputBodyType::Preset(InputBody::Bytes(vec![body])),
+        InputBodyType::Preset(if llm {
+            InputBody::NoBody
+        } else {
+            InputBody::Bytes(vec![body])
+        }),
     )
     .await
     .map_err(|e| e.error)?;

@@ -76,9 +76,11 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         if let Some(info) = body::subrequest_info(session) {
             ctx.adopt(info);
-            let len = info.body_len;
-            headers::set_body_length(session.req_header_mut(), len)?;
-            session.enable_retry_buffering();
+            if info.llm.is_none() {
+                let len = info.body_len;
+                headers::set_body_length(session.req_header_mut(), len)?;
+                session.enable_retry_buffering();
+            }
             return Ok(false);
         }
         let ir = self.store.load();

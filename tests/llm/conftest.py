@@ -56,6 +56,9 @@ binds:
     - name: failover
       matches: [{{path: {{type: PathPrefix, value: /failover}}}}]
       backendRefs: [{{name: failover}}]
+    - name: ejecting
+      matches: [{{path: {{type: PathPrefix, value: /ejecting}}}}]
+      backendRefs: [{{name: ejecting}}]
     - name: small
       matches: [{{path: {{type: PathPrefix, value: /small}}}}]
       maxRequestBodyBytes: 2048
@@ -83,8 +86,17 @@ backends:
         host: 127.0.0.1
         port: {mock}
         policies: {{auth: {{key: sk-ant-backup}}}}
+  healthCheck: {{consecutiveFailures: 100000}}
   policies:
     auth: {{key: sk-primary}}
+- name: ejecting
+  ai:
+    groups:
+    - providers:
+      - {{name: flaky, openai: {{model: flaky-503}}, host: 127.0.0.1, port: {mock}}}
+    - providers:
+      - {{name: steady, openai: {{model: steady}}, host: 127.0.0.1, port: {mock}}}
+  healthCheck: {{consecutiveFailures: 2, baseEjectionTime: 60s}}
 """
 
 

@@ -120,6 +120,16 @@ def test_failover_to_next_provider_group(gateway):
     assert seen[1]["headers"]["x-api-key"] == "sk-ant-backup"
 
 
+def test_failing_provider_is_ejected_after_consecutive_failures(gateway):
+    gateway.clear()
+    for _ in range(4):
+        r = oai(gateway, "/ejecting").chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content == "hello from steady"
+    models = [s["body"]["model"] for s in gateway.recorded()]
+    # Two failovers, then the flaky provider is ejected and skipped.
+    assert models == ["flaky-503", "steady", "flaky-503", "steady", "steady", "steady"], models
+
+
 def test_upstream_errors_reach_sdk_as_proper_exceptions(gateway):
     with pytest.raises(openai.RateLimitError) as e:
         oai(gateway).chat.completions.create(model="gpt-429", messages=[{"role": "user", "content": "hi"}])
@@ -156,6 +166,12 @@ def test_large_bodies(gateway, size, http2):
     assert r.choices[0].message.content == "hello from gpt-4o"
     r = ant(gateway, "/x-anthropic").messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "y" * size}])
     assert r.content[0].text == "hello from gpt-4o"
+    # Failover re-sends (and re-translates) the whole body to the next provider.
+    gateway.clear()
+    r = oai(gateway, "/failover", http_client=client).chat.completions.create(model="m", messages=[{"role": "user", "content": "z" * size}])
+    assert r.choices[0].message.content == "hello from claude-backup"
+    seen = gateway.recorded()
+    assert [s["body"].get("model") for s in seen] == ["primary-503", "claude-backup"]
 
 
 def test_token_metrics(gateway):

@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Largest request head (request line + headers) we accept.
+mod llm;
+
 const MAX_HEAD: usize = 64 * 1024;
 /// Most header lines we accept in one request.
 const MAX_HEADERS: usize = 128;
@@ -63,6 +65,29 @@ struct Head {
     head_method: bool,
     /// Client sent `Expect: 100-continue`.
     expect_continue: bool,
+    /// What kind of answer the path asks for.
+    api: Api,
+}
+
+/// The answer a request path selects: a small JSON document, or an LLM API imitation
+/// (OpenAI chat completions, Anthropic messages), JSON or SSE depending on the body's
+/// `"stream":true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Plain,
+    Chat,
+    Messages,
+}
+
+fn api_of(target: &[u8]) -> Api {
+    let path = target.split(|&b| b == b'?').next().unwrap_or(target);
+    if path.ends_with(b"/chat/completions") {
+        Api::Chat
+    } else if path.ends_with(b"/messages") {
+        Api::Messages
+    } else {
+        Api::Plain
+    }
 }
 
 /// Splits the next line off `buf[pos..]`; returns the line (without CR/LF)
@@ -246,6 +271,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
         close,
         head_method: method == b"HEAD",
         expect_continue: expect_continue && body != Body::None,
+        api: api_of(target),
     }))
 }
 
@@ -504,6 +530,7 @@ impl Conn {
                 self.flush().await?;
             }
 
+            let mut stream = false;
             let received = match head.body {
                 Body::None => 0,
                 Body::Length(n) => {
@@ -511,6 +538,9 @@ impl Conn {
                     loop {
                         let avail = self.pending().len();
                         let take = usize::try_from(left).map_or(avail, |l| l.min(avail));
+                        if head.api != Api::Plain && !stream {
+                            stream = contains(&self.pending()[..take], STREAM_FLAG);
+                        }
                         self.pos += take;
                         left -= take as u64;
                         if left == 0 {
@@ -540,7 +570,10 @@ impl Conn {
                 }
             };
 
-            write_ok(&mut self.out, received, head.close, !head.head_method);
+            match head.api {
+                Api::Plain => write_ok(&mut self.out, received, head.close, !head.head_method),
+                api => llm::write(&mut self.out, api == Api::Chat, stream, head.close),
+            }
             if head.close {
                 self.flush().await?;
                 let _ = self.stream.shutdown().await;
@@ -553,6 +586,12 @@ impl Conn {
             }
         }
     }
+}
+
+const STREAM_FLAG: &[u8] = br#""stream":true"#;
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 // ---------------------------------------------------------------------------
