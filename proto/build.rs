@@ -19,6 +19,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "agora.resource.v1.BackendAuth.kind.key",
             "#[serde(serialize_with = \"crate::redact_str\")]",
         )
+        .field_attribute(
+            "agora.resource.v1.AwsCredentials.secret_access_key",
+            "#[serde(serialize_with = \"crate::redact_str\")]",
+        )
+        .field_attribute(
+            "agora.resource.v1.AwsCredentials.session_token",
+            "#[serde(serialize_with = \"crate::redact_str\")]",
+        )
         .extern_path(".google.protobuf.Duration", "crate::Duration");
     config.compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto");

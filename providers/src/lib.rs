@@ -12,6 +12,7 @@
 //!    own errors, so the client always gets errors in its own API's shape.
 
 pub mod anthropic;
+pub mod bedrock_sign;
 pub mod error;
 pub mod openai;
 pub mod presets;

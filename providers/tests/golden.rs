@@ -177,13 +177,19 @@ fn request_messages_to_anthropic_model_override() {
 fn request_other_apis() {
     let count = br#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hi"}]}"#;
     let t = translate_request(ClientApi::CountTokens, WireFormat::Anthropic, count, None).unwrap();
-    assert_eq!((t.body, t.path), (None, "/v1/messages/count_tokens".to_string()));
+    assert_eq!(
+        (t.body, t.path),
+        (None, "/v1/messages/count_tokens".to_string())
+    );
     let e = translate_request(ClientApi::CountTokens, WireFormat::OpenAi, count, None);
     assert!(matches!(e, Err(agora_providers::Error::Unsupported(_))));
 
     let emb = br#"{"model":"text-embedding-3-small","input":"hello"}"#;
     let t = translate_request(ClientApi::Embeddings, WireFormat::OpenAi, emb, None).unwrap();
-    assert_eq!((t.body, t.path, t.stream), (None, "/v1/embeddings".to_string(), false));
+    assert_eq!(
+        (t.body, t.path, t.stream),
+        (None, "/v1/embeddings".to_string(), false)
+    );
     let t = translate_request(ClientApi::Embeddings, WireFormat::OpenAi, emb, Some("e5")).unwrap();
     assert_eq!(
         t.body.unwrap(),

@@ -97,6 +97,8 @@ pub struct SubrequestInfo {
     pub limit: u64,
     /// The client API and body of an LLM request (its state is rebuilt from them).
     pub llm: Option<(agora_providers::ClientApi, Bytes)>,
+    /// The client's request path (LLM requests read the model from it for Gemini clients).
+    pub path: String,
 }
 
 /// The parent's info when `session` is a replay subrequest.

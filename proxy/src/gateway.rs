@@ -165,7 +165,8 @@ impl ProxyHttp for Gateway {
                     Err(ReadError::Downstream(e)) => return Err(e),
                 };
                 if let (Some(ai), Some(api)) = (&ai, ctx.llm.api) {
-                    match LlmCtx::new(api, body.clone(), ai) {
+                    let path = session.req_header().uri.path().to_string();
+                    match LlmCtx::new(api, &path, body.clone(), ai) {
                         Ok(l) => ctx.llm.state = Some(Box::new(l)),
                         Err(e) => return Err(Self::fail(ctx, e.into())),
                     }
@@ -187,6 +188,7 @@ impl ProxyHttp for Gateway {
                     client: session.client_addr().and_then(|a| a.as_inet()).copied(),
                     limit,
                     llm: ctx.llm.api.map(|api| (api, body.clone())),
+                    path: session.req_header().uri.path().to_string(),
                 };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;

@@ -42,9 +42,27 @@ pub struct ProviderIr {
     pub path_prefix: String,
     pub tls: bool,
     pub auth: ProviderAuth,
+    /// Vendor specifics on top of the wire format (paths, auth headers).
+    pub vendor: Vendor,
     /// Address and health; `None` when the host did not resolve at load time (retried per
     /// request).
     pub endpoint: Option<Arc<EndpointState>>,
+}
+
+/// The vendor of a provider, for what the wire format alone does not decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vendor {
+    /// OpenAI, Anthropic, Gemini (AI Studio) or any OpenAI-compatible vendor.
+    Direct,
+    /// Vertex AI: publisher paths under a project and region.
+    Vertex { project: String, region: String },
+    /// AWS Bedrock in a region (SigV4 service `bedrock`).
+    Bedrock { region: String },
+    /// Azure OpenAI: deployment paths (or the v1 API without a deployment).
+    Azure {
+        deployment: String,
+        api_version: String,
+    },
 }
 
 /// How the gateway authenticates to a provider.
@@ -55,6 +73,8 @@ pub enum ProviderAuth {
     Key(HeaderName, HeaderValue),
     /// Keep the client's own credentials.
     Passthrough,
+    /// Sign each request with AWS SigV4.
+    Aws(agora_providers::bedrock_sign::Credentials),
 }
 
 impl std::fmt::Debug for ProviderAuth {
@@ -63,6 +83,7 @@ impl std::fmt::Debug for ProviderAuth {
             ProviderAuth::None => "None",
             ProviderAuth::Key(..) => "Key([redacted])",
             ProviderAuth::Passthrough => "Passthrough",
+            ProviderAuth::Aws(_) => "Aws([redacted])",
         })
     }
 }
@@ -73,6 +94,49 @@ impl ProviderIr {
         self.endpoint
             .as_ref()
             .is_none_or(|e| e.is_healthy(now_ms()))
+    }
+
+    /// The upstream path (with query) for a translated request whose default path is
+    /// `default_path`.
+    pub fn upstream_path(&self, default_path: &str, stream: bool) -> String {
+        let default = self.format.default_prefix();
+        let suffix = default_path.strip_prefix(default).unwrap_or(default_path);
+        match &self.vendor {
+            Vendor::Azure {
+                deployment,
+                api_version,
+            } => {
+                if deployment.is_empty() {
+                    format!("/openai/v1{suffix}")
+                } else {
+                    format!("/openai/deployments/{deployment}{suffix}?api-version={api_version}")
+                }
+            }
+            Vendor::Vertex { project, region } => {
+                let base = format!("/v1/projects/{project}/locations/{region}/publishers");
+                match self.format {
+                    // "/models/{model}:generateContent..." after the /v1beta prefix.
+                    WireFormat::Gemini => format!("{base}/google{suffix}"),
+                    _ => {
+                        let model = self.model.as_deref().unwrap_or_default();
+                        let verb = if stream {
+                            "streamRawPredict"
+                        } else {
+                            "rawPredict"
+                        };
+                        format!("{base}/anthropic/models/{model}:{verb}")
+                    }
+                }
+            }
+            _ => {
+                let prefix = if self.path_prefix.is_empty() {
+                    default
+                } else {
+                    &self.path_prefix
+                };
+                format!("{prefix}{suffix}")
+            }
+        }
     }
 
     /// The model to send upstream: the provider's forced model, else the requested one.

@@ -59,6 +59,21 @@ binds:
     - name: ejecting
       matches: [{{path: {{type: PathPrefix, value: /ejecting}}}}]
       backendRefs: [{{name: ejecting}}]
+    - name: gemini
+      matches: [{{path: {{type: PathPrefix, value: /gemini}}}}]
+      backendRefs: [{{name: gemini}}]
+    - name: vertex
+      matches: [{{path: {{type: PathPrefix, value: /vertex}}}}]
+      backendRefs: [{{name: vertex}}]
+    - name: vertex-claude
+      matches: [{{path: {{type: PathPrefix, value: /vclaude}}}}]
+      backendRefs: [{{name: vertex-claude}}]
+    - name: bedrock
+      matches: [{{path: {{type: PathPrefix, value: /bedrock}}}}]
+      backendRefs: [{{name: bedrock}}]
+    - name: azure
+      matches: [{{path: {{type: PathPrefix, value: /azure}}}}]
+      backendRefs: [{{name: azure}}]
     - name: small
       matches: [{{path: {{type: PathPrefix, value: /small}}}}]
       maxRequestBodyBytes: 2048
@@ -89,6 +104,31 @@ backends:
   healthCheck: {{consecutiveFailures: 100000}}
   policies:
     auth: {{key: sk-primary}}
+- name: gemini
+  ai:
+    provider: {{gemini: {{}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: gemini-upstream-key}}
+- name: vertex
+  ai:
+    provider: {{vertexai: {{projectId: proj-1, region: us-east5}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: gcp-access-token}}
+- name: vertex-claude
+  ai:
+    provider: {{vertexai: {{projectId: proj-1, region: us-east5, model: claude-vertex}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: gcp-access-token}}
+- name: bedrock
+  ai:
+    provider: {{bedrock: {{region: us-west-2}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{aws: {{accessKeyId: AKIDTEST, secretAccessKey: secret-test}}}}
+- name: azure
+  ai:
+    provider: {{azureopenai: {{endpoint: "https://res.openai.azure.com", deploymentName: gpt4o-dep, apiVersion: 2024-10-21}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: azure-key}}
 - name: ejecting
   ai:
     groups:

@@ -10,7 +10,11 @@ Usage: python mock_providers.py PORT RECORD_FILE
 """
 
 import json
+import re
+import struct
 import sys
+import zlib
+from urllib.parse import unquote
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +88,20 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "bad json", "type": "invalid_request_error"}})
             return
         self._record(body if len(raw) < 200_000 else {"_len": len(raw), "model": body.get("model")})
+        path = self.path.split("?")[0]
+        gem = re.search(r"/models/([^/:]+):(generateContent|streamGenerateContent)$", path)
+        vertex_claude = re.search(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$", path)
+        bedrock = re.match(r"^/model/([^/]+)/(converse|converse-stream)$", path)
+        azure = re.match(r"^/openai/deployments/([^/]+)/chat/completions$", path)
+        if gem:
+            return self._gemini(body, gem.group(1), gem.group(2) == "streamGenerateContent")
+        if vertex_claude:
+            body["stream"] = vertex_claude.group(2) == "streamRawPredict"
+            return self._with_errors(body, vertex_claude.group(1), lambda m: self._anthropic(body, m), "anthropic")
+        if bedrock:
+            return self._with_errors(body, unquote(bedrock.group(1)), lambda m: self._bedrock(body, m, bedrock.group(2) == "converse-stream"), "bedrock")
+        if azure:
+            return self._with_errors(body, azure.group(1), lambda m: self._openai(body, m), "openai")
         model = body.get("model", "")
         for code in (429, 500, 503):
             if model.endswith(f"-{code}"):
@@ -95,6 +113,94 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/embeddings"):
             return self._send_json(200, {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}], "model": model, "usage": {"prompt_tokens": 4, "total_tokens": 4}})
         self._send_json(404, {"error": {"message": "unknown path", "type": "invalid_request_error"}})
+
+    def _with_errors(self, body, model, ok, kind):
+        for code in (429, 500, 503):
+            if model.endswith(f"-{code}"):
+                if kind == "bedrock":
+                    data = json.dumps({"message": f"mock {code}"}).encode()
+                    self.send_response(code)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("x-amzn-errortype", "ThrottlingException" if code == 429 else "InternalServerException")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                return self._error(code)
+        return ok(model)
+
+    # ---- Gemini (AI Studio and Vertex) ----
+    def _gemini(self, body, model, stream):
+        for code in (429, 500, 503):
+            if model.endswith(f"-{code}"):
+                status = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}[code]
+                return self._send_json(code, {"error": {"code": code, "message": f"mock {code}", "status": status}})
+        tools = body.get("tools") or []
+        decls = [d for t in tools for d in t.get("functionDeclarations", [])]
+        usage = {"promptTokenCount": 9, "candidatesTokenCount": 7, "totalTokenCount": 16, "cachedContentTokenCount": 2}
+        if model.endswith("-tools") and decls:
+            parts = [{"functionCall": {"name": decls[0]["name"], "args": {"city": "Paris"}}}]
+        else:
+            parts = [{"text": f"hello from {model}"}]
+        if not stream:
+            return self._send_json(200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}], "usageMetadata": usage, "modelVersion": model, "responseId": "gem-1"})
+        self._start_sse()
+        pieces = parts if "functionCall" in parts[0] else [{"text": w + " "} for w in f"hello from {model}".split(" ")]
+        for i, part in enumerate(pieces):
+            obj = {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}], "modelVersion": model, "responseId": "gem-1"}
+            if i == len(pieces) - 1:
+                obj["candidates"][0]["finishReason"] = "STOP"
+                obj["usageMetadata"] = usage
+            self._chunk(b"data: " + json.dumps(obj).encode() + b"\r\n\r\n")
+            time.sleep(0.01)
+        self._end_chunks()
+
+    # ---- Bedrock Converse ----
+    def _bedrock(self, body, model, stream):
+        tools = (body.get("toolConfig") or {}).get("tools") or []
+        usage = {"inputTokens": 10, "outputTokens": 7, "totalTokens": 17}
+        use_tool = model.endswith("-tools") and tools
+        if not stream:
+            if use_tool:
+                content = [{"toolUse": {"toolUseId": "tooluse_1", "name": tools[0]["toolSpec"]["name"], "input": {"city": "Paris"}}}]
+                stop = "tool_use"
+            else:
+                content = [{"text": f"hello from {model}"}]
+                stop = "end_turn"
+            return self._send_json(200, {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop, "usage": usage, "metrics": {"latencyMs": 5}})
+        self.send_response(200)
+        self.send_header("content-type", "application/vnd.amazon.eventstream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+
+        def frame(event, payload):
+            def header(name, value):
+                n, v = name.encode(), value.encode()
+                return bytes([len(n)]) + n + b"\x07" + struct.pack(">H", len(v)) + v
+            headers = header(":event-type", event) + header(":content-type", "application/json") + header(":message-type", "event")
+            data = json.dumps(payload).encode()
+            total = 12 + len(headers) + len(data) + 4
+            prelude = struct.pack(">II", total, len(headers))
+            prelude += struct.pack(">I", zlib.crc32(prelude))
+            msg = prelude + headers + data
+            return msg + struct.pack(">I", zlib.crc32(msg))
+
+        self._chunk(frame("messageStart", {"role": "assistant"}))
+        if use_tool:
+            self._chunk(frame("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "tooluse_1", "name": tools[0]["toolSpec"]["name"]}}}))
+            for part in ['{"city"', ': "Par', 'is"}']:
+                self._chunk(frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": part}}}))
+            self._chunk(frame("contentBlockStop", {"contentBlockIndex": 0}))
+            stop = "tool_use"
+        else:
+            for w in f"hello from {model}".split(" "):
+                self._chunk(frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": w + " "}}))
+                time.sleep(0.01)
+            self._chunk(frame("contentBlockStop", {"contentBlockIndex": 0}))
+            stop = "end_turn"
+        self._chunk(frame("messageStop", {"stopReason": stop}))
+        self._chunk(frame("metadata", {"usage": usage, "metrics": {"latencyMs": 5}}))
+        self._end_chunks()
 
     def _error(self, code):
         if self.path.endswith("/messages"):

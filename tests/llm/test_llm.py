@@ -6,6 +6,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import types as gtypes
 
 
 def oai(gw, prefix="/openai", **kw):
@@ -184,3 +186,79 @@ def test_token_metrics(gateway):
     assert 'gen_ai_system="openai"' in line[0] and 'gen_ai_operation_name="chat"' in line[0]
     assert "agora_gen_ai_server_time_to_first_token_bucket" in m
     assert "agora_gen_ai_server_request_duration_bucket" in m
+
+
+def gem(gw, prefix="/gemini"):
+    return genai.Client(api_key="client-secret", http_options=gtypes.HttpOptions(base_url=gw.url(prefix)))
+
+
+def test_gemini_client_passthrough(gateway):
+    client = gem(gateway)
+    r = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert r.text == "hello from gemini-2.5-flash"
+    assert r.usage_metadata.prompt_token_count == 9
+    seen = gateway.last()
+    assert seen["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert seen["headers"]["x-goog-api-key"] == "gemini-upstream-key"
+    assert "client-secret" not in json.dumps(seen["headers"])
+    text = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+    assert text.strip() == "hello from gemini-2.5-flash"
+    assert gateway.last()["path"].startswith("/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+
+
+def test_openai_and_anthropic_clients_to_gemini(gateway):
+    r = oai(gateway, "/gemini").chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from gemini-2.5-flash"
+    assert r.usage.prompt_tokens == 9
+    seen = gateway.last()
+    assert seen["body"]["systemInstruction"]["parts"][0]["text"] == "be brief"
+    chunks = list(oai(gateway, "/gemini").chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "hello from gemini-2.5-flash"
+    r = oai(gateway, "/gemini").chat.completions.create(model="gemini-tools", tools=TOOLS_OAI, messages=[{"role": "user", "content": "weather?"}])
+    assert json.loads(r.choices[0].message.tool_calls[0].function.arguments) == {"city": "Paris"}
+    m = ant(gateway, "/gemini").messages.create(model="gemini-2.5-flash", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert m.content[0].text == "hello from gemini-2.5-flash"
+    with ant(gateway, "/gemini").messages.stream(model="gemini-2.5-flash", max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as s:
+        assert "".join(s.text_stream).strip() == "hello from gemini-2.5-flash"
+    with pytest.raises(openai.RateLimitError):
+        oai(gateway, "/gemini").chat.completions.create(model="gemini-429", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_vertex_paths_and_token(gateway):
+    r = oai(gateway, "/vertex").chat.completions.create(model="gemini-2.5-pro", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from gemini-2.5-pro"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/projects/proj-1/locations/us-east5/publishers/google/models/gemini-2.5-pro:generateContent"
+    assert seen["headers"]["authorization"] == "Bearer gcp-access-token"
+    m = ant(gateway, "/vclaude").messages.create(model="anything", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert m.content[0].text == "hello from claude-vertex"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/projects/proj-1/locations/us-east5/publishers/anthropic/models/claude-vertex:rawPredict"
+    assert seen["body"]["anthropic_version"] == "vertex-2023-10-16" and "model" not in seen["body"]
+
+
+def test_bedrock_converse_with_sigv4(gateway):
+    r = oai(gateway, "/bedrock").chat.completions.create(model="anthropic.claude-3-haiku-20240307-v1:0", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from anthropic.claude-3-haiku-20240307-v1:0"
+    seen = gateway.last()
+    assert seen["path"] == "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    auth = seen["headers"]["authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDTEST/") and "/us-west-2/bedrock/aws4_request" in auth
+    assert "x-amz-date" in seen["headers"] and "x-amz-content-sha256" in seen["headers"]
+    chunks = list(oai(gateway, "/bedrock").chat.completions.create(model="titan-x", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "hello from titan-x"
+    assert chunks[-1].usage.completion_tokens == 7
+    with ant(gateway, "/bedrock").messages.stream(model="br-tools", max_tokens=20, tools=TOOLS_ANT, messages=[{"role": "user", "content": "weather?"}]) as s:
+        final = s.get_final_message()
+    assert final.content[0].input == {"city": "Paris"}
+    with pytest.raises(openai.RateLimitError):
+        oai(gateway, "/bedrock").chat.completions.create(model="br-429", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_azure_openai_deployment_path(gateway):
+    r = oai(gateway, "/azure").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from gpt4o-dep"
+    seen = gateway.last()
+    assert seen["path"] == "/openai/deployments/gpt4o-dep/chat/completions?api-version=2024-10-21"
+    assert seen["headers"]["api-key"] == "azure-key"
+    assert "authorization" not in seen["headers"]

@@ -52,7 +52,7 @@ pub fn gateway_error(api: ClientApi, status: u16, message: &str) -> Vec<u8> {
 }
 
 /// A Google API error: `{"error":{"code","message","status"}}`.
-fn gemini_error(status: u16, message: &str) -> Vec<u8> {
+pub(super) fn gemini_error(status: u16, message: &str) -> Vec<u8> {
     let canonical = match status {
         400 | 413 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",

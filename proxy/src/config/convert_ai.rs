@@ -122,33 +122,9 @@ fn provider(
     default_name: &str,
 ) -> Result<pb::AiProvider> {
     use pb::ai_provider::Format;
-    let unsupported = [
-        ("gemini", p.gemini.is_some()),
-        ("vertexai", p.vertexai.is_some()),
-        ("bedrock", p.bedrock.is_some()),
-        ("azureopenai", p.azureopenai.is_some()),
-    ];
-    if let Some((name, _)) = unsupported.iter().find(|(_, set)| *set) {
-        return Err(Error::invalid(
-            format!("{at}.{name}"),
-            "this provider is not supported yet (openai and anthropic are)",
-        ));
-    }
-    let (format, model) = match (&p.openai, &p.anthropic) {
-        (Some(m), None) => (Format::Openai, m),
-        (None, Some(m)) => (Format::Anthropic, m),
-        _ => {
-            return Err(Error::invalid(
-                at,
-                "set exactly one provider kind (openai or anthropic)",
-            ));
-        }
-    };
-    let default_host = match format {
-        Format::Openai => "api.openai.com",
-        Format::Anthropic => "api.anthropic.com",
-    };
-    let host = p.host.clone().unwrap_or_else(|| default_host.to_string());
+    let v = vendor(p, at)?;
+    let default_host = v.host.clone();
+    let host = p.host.clone().unwrap_or(default_host);
     let tls = p.tls.unwrap_or(p.host.is_none() || p.port == Some(443));
     let port = p.port.unwrap_or(if tls { 443 } else { 80 });
     // Empty: the vendor's default prefix (`/v1`, `/v1beta`, ...).
@@ -161,15 +137,126 @@ fn provider(
         .or(backend_auth)
         .map(|a| auth_of(a, &format!("{at}.policies.auth"), base))
         .transpose()?;
+    let format: Format = v.format;
     Ok(pb::AiProvider {
         name: p.name.clone().unwrap_or_else(|| default_name.to_string()),
         format: format as i32,
-        model: model.model.clone().unwrap_or_default(),
+        model: v.model.unwrap_or_default(),
         host,
         port: port.into(),
         path_prefix: path_prefix.trim_end_matches('/').to_string(),
         tls,
         auth,
+        vendor: v.vendor.to_string(),
+        region: v.region,
+        project_id: v.project_id,
+        api_version: v.api_version,
+        deployment: v.deployment,
+    })
+}
+
+/// What a provider's vendor key decides: wire format, default host, and vendor fields.
+struct Vendor {
+    vendor: &'static str,
+    format: pb::ai_provider::Format,
+    host: String,
+    model: Option<String>,
+    region: String,
+    project_id: String,
+    api_version: String,
+    deployment: String,
+}
+
+fn vendor(p: &ProviderConfig, at: &str) -> Result<Vendor> {
+    use pb::ai_provider::Format;
+    let set = [
+        p.openai.is_some(),
+        p.anthropic.is_some(),
+        p.gemini.is_some(),
+        p.vertexai.is_some(),
+        p.bedrock.is_some(),
+        p.azureopenai.is_some(),
+    ];
+    if set.iter().filter(|x| **x).count() != 1 {
+        return Err(Error::invalid(
+            at,
+            "set exactly one provider kind (openai, anthropic, gemini, vertexai, bedrock, azureopenai)",
+        ));
+    }
+    let base = |vendor, format, host: &str, model: &Option<String>| Vendor {
+        vendor,
+        format,
+        host: host.to_string(),
+        model: model.clone(),
+        region: String::new(),
+        project_id: String::new(),
+        api_version: String::new(),
+        deployment: String::new(),
+    };
+    Ok(if let Some(m) = &p.openai {
+        base("openai", Format::Openai, "api.openai.com", &m.model)
+    } else if let Some(m) = &p.anthropic {
+        base(
+            "anthropic",
+            Format::Anthropic,
+            "api.anthropic.com",
+            &m.model,
+        )
+    } else if let Some(m) = &p.gemini {
+        base(
+            "gemini",
+            Format::Gemini,
+            "generativelanguage.googleapis.com",
+            &m.model,
+        )
+    } else if let Some(v) = &p.vertexai {
+        let region = v.region.clone().unwrap_or_else(|| "us-central1".into());
+        let host = if region == "global" {
+            "aiplatform.googleapis.com".to_string()
+        } else {
+            format!("{region}-aiplatform.googleapis.com")
+        };
+        // Anthropic models on Vertex speak the Anthropic format; the rest Gemini.
+        let format = if v.model.as_deref().is_some_and(|m| m.starts_with("claude")) {
+            Format::Anthropic
+        } else {
+            Format::Gemini
+        };
+        Vendor {
+            region,
+            project_id: v.project_id.clone(),
+            ..base("vertexai", format, &host, &v.model)
+        }
+    } else if let Some(b) = &p.bedrock {
+        Vendor {
+            region: b.region.clone(),
+            ..base(
+                "bedrock",
+                Format::Bedrock,
+                &format!("bedrock-runtime.{}.amazonaws.com", b.region),
+                &b.model,
+            )
+        }
+    } else if let Some(a) = &p.azureopenai {
+        let host = a
+            .endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        if host.is_empty() || host.contains('/') {
+            return Err(Error::invalid(
+                format!("{at}.azureopenai.endpoint"),
+                "expected https://RESOURCE.openai.azure.com",
+            ));
+        }
+        Vendor {
+            api_version: a.api_version.clone().unwrap_or_else(|| "2024-10-21".into()),
+            deployment: a.deployment_name.clone().unwrap_or_default(),
+            ..base("azureopenai", Format::Openai, &host, &a.model)
+        }
+    } else {
+        return Err(Error::invalid(at, "no provider kind"));
     })
 }
 
@@ -186,14 +273,30 @@ fn auth_of(a: &AuthConfig, at: &str, base: &Path) -> Result<pb::BackendAuth> {
         a.key_file.is_some(),
         a.key_env.is_some(),
         a.passthrough.is_some(),
+        a.aws.is_some(),
     ];
     if set.iter().filter(|x| **x).count() != 1 {
         return Err(Error::invalid(
             at,
-            "set exactly one of key, keyFile, keyEnv, passthrough",
+            "set exactly one of key, keyFile, keyEnv, passthrough, aws",
         ));
     }
-    let kind = if a.passthrough.is_some() {
+    let kind = if let Some(aws) = &a.aws {
+        let pick = |v: &Option<String>, env: &str| v.clone().or_else(|| std::env::var(env).ok());
+        let creds = pb::AwsCredentials {
+            access_key_id: pick(&aws.access_key_id, "AWS_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: pick(&aws.secret_access_key, "AWS_SECRET_ACCESS_KEY")
+                .unwrap_or_default(),
+            session_token: pick(&aws.session_token, "AWS_SESSION_TOKEN").unwrap_or_default(),
+        };
+        if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+            return Err(Error::invalid(
+                format!("{at}.aws"),
+                "needs accessKeyId and secretAccessKey (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+            ));
+        }
+        Kind::Aws(creds)
+    } else if a.passthrough.is_some() {
         Kind::Passthrough(true)
     } else if let Some(env) = &a.key_env {
         Kind::Key(std::env::var(env).map_err(|_| {

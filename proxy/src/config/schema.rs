@@ -355,13 +355,13 @@ pub struct ProviderConfig {
     #[serde(default)]
     pub anthropic: Option<ModelConfig>,
     #[serde(default)]
-    pub gemini: Option<serde_json::Value>,
+    pub gemini: Option<ModelConfig>,
     #[serde(default)]
-    pub vertexai: Option<serde_json::Value>,
+    pub vertexai: Option<VertexConfig>,
     #[serde(default)]
-    pub bedrock: Option<serde_json::Value>,
+    pub bedrock: Option<BedrockConfig>,
     #[serde(default)]
-    pub azureopenai: Option<serde_json::Value>,
+    pub azureopenai: Option<AzureOpenAiConfig>,
     #[serde(default)]
     pub host: Option<String>,
     #[serde(default)]
@@ -380,6 +380,41 @@ pub struct ProviderConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ModelConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Vertex AI: Gemini models, or Anthropic models (`claude-*`) through Vertex.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VertexConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub project_id: String,
+    /// Default `us-central1`; `global` uses the global endpoint.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// AWS Bedrock (Converse API).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BedrockConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub region: String,
+}
+
+/// Azure OpenAI: a resource endpoint and a deployment (or the v1 API when no deployment).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AzureOpenAiConfig {
+    /// `https://RESOURCE.openai.azure.com` or just the host.
+    pub endpoint: String,
+    #[serde(default)]
+    pub deployment_name: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
 }
@@ -409,6 +444,21 @@ pub struct AuthConfig {
     /// Kubernetes Secret reference; only the control plane can resolve it.
     #[serde(default)]
     pub secret_ref: Option<serde_json::Value>,
+    /// AWS credentials for SigV4 (Bedrock); fields default to the standard environment
+    /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    #[serde(default)]
+    pub aws: Option<AwsAuthConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsAuthConfig {
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub session_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -92,7 +92,9 @@ impl RequestCtx {
             self.llm.api = Some(*api);
             // The parent already validated this body; a failure here cannot happen, but would
             // only leave the request without LLM handling.
-            self.llm.state = LlmCtx::new(*api, body.clone(), ai).ok().map(Box::new);
+            self.llm.state = LlmCtx::new(*api, &info.path, body.clone(), ai)
+                .ok()
+                .map(Box::new);
         }
     }
 }

@@ -69,9 +69,14 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
     let Some(p) = llm.provider.as_ref() else {
         return Ok(());
     };
+    let sep = if llm.upstream_path.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     let uri = match req.uri.query() {
-        Some(q) => format!("{}?{q}", llm.upstream_path),
-        None => llm.upstream_path.clone(),
+        Some(q) if p.format.system() != "gemini" => format!("{}{sep}{q}", llm.upstream_path),
+        _ => llm.upstream_path.clone(),
     };
     let uri = uri.parse::<http::Uri>().map_err(|e| {
         pingora::Error::explain(
@@ -85,7 +90,7 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
     } else {
         format!("{}:{}", p.host, p.port)
     };
-    req.insert_header(http::header::HOST, host)?;
+    req.insert_header(http::header::HOST, host.as_str())?;
     match &p.auth {
         ProviderAuth::Passthrough => {}
         auth => {
@@ -106,6 +111,35 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
     req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
     req.remove_header(&http::header::TRANSFER_ENCODING);
     req.insert_header(http::header::CONTENT_LENGTH, llm.upstream_len().to_string())?;
+    if let (ProviderAuth::Aws(creds), crate::llm::Vendor::Bedrock { region }) = (&p.auth, &p.vendor)
+    {
+        let headers: Vec<(String, String)> = ["content-type", "accept"]
+            .iter()
+            .filter_map(|h| {
+                req.headers
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (h.to_string(), v.to_string()))
+            })
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let signed = agora_providers::bedrock_sign::sign(
+            "POST",
+            &host,
+            &req.uri.to_string(),
+            &headers,
+            llm.upstream_body_bytes(),
+            region,
+            "bedrock",
+            creds,
+            now,
+        );
+        for (name, value) in signed {
+            req.insert_header(name, value)?;
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use agora_proto::resource as pb;
 use agora_providers::WireFormat;
 use http::{HeaderName, HeaderValue};
 
-use super::{AiIr, ProviderAuth, ProviderIr};
+use super::{AiIr, ProviderAuth, ProviderIr, Vendor};
 use crate::backend::{PassiveCheck, StateRegistry};
 use crate::error::{Error, Result};
 
@@ -41,6 +41,8 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
     let format = match Format::try_from(p.format) {
         Ok(Format::Openai) => WireFormat::OpenAi,
         Ok(Format::Anthropic) => WireFormat::Anthropic,
+        Ok(Format::Gemini) => WireFormat::Gemini,
+        Ok(Format::Bedrock) => WireFormat::Bedrock,
         Err(_) => {
             return Err(Error::invalid(
                 format!("{at}.format"),
@@ -58,16 +60,42 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
             "provider host is empty",
         ));
     }
+    let vendor = match p.vendor.as_str() {
+        "vertexai" => Vendor::Vertex {
+            project: p.project_id.clone(),
+            region: p.region.clone(),
+        },
+        "bedrock" => Vendor::Bedrock {
+            region: p.region.clone(),
+        },
+        "azureopenai" => Vendor::Azure {
+            deployment: p.deployment.clone(),
+            api_version: p.api_version.clone(),
+        },
+        _ => Vendor::Direct,
+    };
     let auth = match p.auth.as_ref().and_then(|a| a.kind.as_ref()) {
         None => ProviderAuth::None,
         Some(pb::backend_auth::Kind::Passthrough(_)) => ProviderAuth::Passthrough,
+        Some(pb::backend_auth::Kind::Aws(c)) => {
+            ProviderAuth::Aws(agora_providers::bedrock_sign::Credentials {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+                session_token: (!c.session_token.is_empty()).then(|| c.session_token.clone()),
+            })
+        }
         Some(pb::backend_auth::Kind::Key(k)) => {
-            let (name, value) = match format {
-                WireFormat::OpenAi => ("authorization", format!("Bearer {k}")),
-                WireFormat::Anthropic => ("x-api-key", k.clone()),
-                WireFormat::Gemini => ("x-goog-api-key", k.clone()),
-                // Bedrock API keys are bearer tokens (SigV4 credentials sign instead).
-                WireFormat::Bedrock => ("authorization", format!("Bearer {k}")),
+            let (name, value) = match (&vendor, format) {
+                (Vendor::Azure { .. }, _) => ("api-key", k.clone()),
+                // A GCP access token.
+                (Vendor::Vertex { .. }, _) => ("authorization", format!("Bearer {k}")),
+                (_, f) => match f {
+                    WireFormat::OpenAi => ("authorization", format!("Bearer {k}")),
+                    WireFormat::Anthropic => ("x-api-key", k.clone()),
+                    WireFormat::Gemini => ("x-goog-api-key", k.clone()),
+                    // Bedrock API keys are bearer tokens (SigV4 credentials sign instead).
+                    WireFormat::Bedrock => ("authorization", format!("Bearer {k}")),
+                },
             };
             let mut value = HeaderValue::try_from(value).map_err(|_| {
                 Error::invalid(format!("{at}.auth.key"), "not a valid header value")
@@ -90,6 +118,7 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
         path_prefix: p.path_prefix.clone(),
         tls: p.tls,
         auth,
+        vendor,
         endpoint,
     })
 }

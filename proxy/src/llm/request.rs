@@ -65,9 +65,17 @@ impl std::fmt::Debug for LlmCtx {
 }
 
 impl LlmCtx {
-    /// Reads what routing needs from the client's body.
-    pub fn new(api: ClientApi, body: Bytes, ai: &AiIr) -> Result<Self, LlmError> {
-        let info = if matches!(api, ClientApi::Models) {
+    /// Reads what routing needs from the client's body (and, for Gemini clients, from the
+    /// path: `…/models/{model}:generateContent` or `:streamGenerateContent`).
+    pub fn new(api: ClientApi, path: &str, body: Bytes, ai: &AiIr) -> Result<Self, LlmError> {
+        let info = if api == ClientApi::GenerateContent {
+            let (model, verb) =
+                gemini_path(path).ok_or_else(|| LlmError::UnknownApi(path.to_string()))?;
+            agora_providers::RequestInfo {
+                model: Some(model.to_string()),
+                stream: verb == "streamGenerateContent",
+            }
+        } else if matches!(api, ClientApi::Models) {
             agora_providers::RequestInfo {
                 model: None,
                 stream: false,
@@ -101,26 +109,42 @@ impl LlmCtx {
         if model.is_none() && !matches!(self.api, ClientApi::Models) {
             return Err(LlmError::NoModel);
         }
-        let rewrite = if forced.is_some() || self.aliased {
+        let rewrite = if forced.is_some() || self.aliased || self.api == ClientApi::GenerateContent
+        {
             model
         } else {
             None
         };
-        let t = translate_request(self.api, p.format, &self.original, rewrite)?;
+        let mut t = translate_request(self.api, p.format, &self.original, rewrite)?;
+        if self.api == ClientApi::GenerateContent {
+            // A Gemini client says whether it streams in its path, not its body.
+            t.stream = self.stream;
+            if let Some(path) =
+                p.format
+                    .upstream_path(self.api, model.unwrap_or_default(), self.stream)
+            {
+                t.path = path;
+            }
+        }
         self.upstream_body = t.body.map(Bytes::from);
-        let default = p.format.default_prefix();
-        let suffix = t.path.strip_prefix(default).unwrap_or(&t.path);
-        let prefix = if p.path_prefix.is_empty() {
-            default
-        } else {
-            &p.path_prefix
-        };
-        self.upstream_path = format!("{prefix}{suffix}");
+        self.upstream_path = p.upstream_path(&t.path, t.stream);
+        if let super::Vendor::Vertex { .. } = p.vendor
+            && p.format == agora_providers::WireFormat::Anthropic
+        {
+            // Anthropic on Vertex: the model is in the path, the version in the body.
+            let body = self.upstream_body.as_deref().unwrap_or(&self.original);
+            self.upstream_body = Some(Bytes::from(vertex_anthropic_body(body)?));
+        }
         self.stream = t.stream;
         self.body_sent = false;
         self.response = ResponseState::new(self.api, p.format, t.hide_usage_chunk);
         self.provider = Some(p.clone());
         Ok(p)
+    }
+
+    /// The body the current attempt sends upstream.
+    pub fn upstream_body_bytes(&self) -> &[u8] {
+        self.upstream_body.as_ref().unwrap_or(&self.original)
     }
 
     /// Bytes the current attempt sends upstream.
@@ -146,4 +170,23 @@ impl LlmCtx {
     pub fn can_fail_over(&self, ai: &AiIr) -> bool {
         ai.choose(&self.tried).is_some()
     }
+}
+
+/// An Anthropic request body as Vertex AI wants it: no `model`, and
+/// `anthropic_version: vertex-2023-10-16`.
+fn vertex_anthropic_body(body: &[u8]) -> Result<Vec<u8>, LlmError> {
+    let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| agora_providers::Error::InvalidRequest(e.to_string()))?;
+    v.remove("model");
+    v.entry("anthropic_version")
+        .or_insert_with(|| "vertex-2023-10-16".into());
+    serde_json::to_vec(&v).map_err(|e| agora_providers::Error::InvalidRequest(e.to_string()).into())
+}
+
+/// The model and verb of a Gemini path: `…/models/{model}:{verb}`.
+fn gemini_path(path: &str) -> Option<(&str, &str)> {
+    let path = path.split('?').next().unwrap_or(path);
+    let rest = &path[path.rfind("/models/")? + "/models/".len()..];
+    let (model, verb) = rest.rsplit_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some((model, verb))
 }

@@ -54,7 +54,11 @@ impl ResponseState {
         };
         self.status = status;
         let same = api.format() == format;
-        let sse = content_type.is_some_and(|c| c.starts_with("text/event-stream"));
+        // SSE, or Bedrock's binary event stream.
+        let sse = content_type.is_some_and(|c| {
+            c.starts_with("text/event-stream")
+                || c.starts_with("application/vnd.amazon.eventstream")
+        });
         self.mode = if status >= 400 {
             if same {
                 Mode::Passthrough

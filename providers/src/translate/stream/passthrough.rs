@@ -13,7 +13,7 @@ use crate::{Error, Usage};
 
 /// Raw bytes of a last event, completed with the blank line it lacked. (A last block that
 /// has no data or whose data is not JSON was cut and is dropped.)
-fn terminated(mut raw: Vec<u8>) -> Vec<u8> {
+pub(super) fn terminated(mut raw: Vec<u8>) -> Vec<u8> {
     while !(raw.ends_with(b"\n\n") || raw.ends_with(b"\r\n\r\n") || raw.ends_with(b"\r\r")) {
         if raw.ends_with(b"\r") && !raw.ends_with(b"\r\n") {
             raw.push(b'\r');
