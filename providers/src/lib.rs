@@ -42,6 +42,10 @@ pub enum ClientApi {
     Models,
     /// Gemini `POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent`).
     GenerateContent,
+    /// Any other path on an AI backend (files, batches, the Responses API, ...): forwarded
+    /// untouched to the provider, with the gateway's credentials; usage is read when the
+    /// answer carries it in a common shape. Never returned by [`ClientApi::from_path`].
+    Passthrough,
 }
 
 impl ClientApi {
@@ -70,7 +74,9 @@ impl ClientApi {
     /// The wire format this API belongs to.
     pub fn format(self) -> WireFormat {
         match self {
-            Self::ChatCompletions | Self::Embeddings | Self::Models => WireFormat::OpenAi,
+            Self::ChatCompletions | Self::Embeddings | Self::Models | Self::Passthrough => {
+                WireFormat::OpenAi
+            }
             Self::Messages | Self::CountTokens => WireFormat::Anthropic,
             Self::GenerateContent => WireFormat::Gemini,
         }
@@ -83,6 +89,7 @@ impl ClientApi {
             Self::Embeddings => "embeddings",
             Self::CountTokens => "count_tokens",
             Self::Models => "models",
+            Self::Passthrough => "passthrough",
         }
     }
 }

@@ -86,6 +86,10 @@ pub fn translate_request(
         stream: false,
         hide_usage_chunk: false,
     };
+    if api == ClientApi::Passthrough {
+        // Untouched body; an empty path tells the caller to keep the client's path.
+        return Ok(t);
+    }
     if matches!(to, WireFormat::Gemini | WireFormat::Bedrock) {
         let r = match to {
             WireFormat::Gemini => gemini::request(api, body, model)?,
@@ -161,6 +165,9 @@ pub fn translate_response(
     from: WireFormat,
     body: &[u8],
 ) -> Result<(Option<Vec<u8>>, Usage), Error> {
+    if api == ClientApi::Passthrough {
+        return Ok((None, crate::usage::lenient(body)));
+    }
     match from {
         WireFormat::Gemini => return gemini::response(api, body),
         WireFormat::Bedrock => return bedrock::response(api, body),

@@ -24,7 +24,7 @@ use pingora::{Error as PError, ErrorType};
 use crate::body::{self, ReadError, SubrequestInfo};
 use crate::error::Error;
 use crate::ir::FilterIr;
-use crate::llm::{LlmCtx, LlmError};
+use crate::llm::LlmCtx;
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::routing::{self, Arrival, Decision};
@@ -149,12 +149,9 @@ impl ProxyHttp for Gateway {
                 ctx.route.plan = Some(plan);
                 if let Some(ai) = &ai {
                     let path = session.req_header().uri.path();
-                    ctx.llm.api = Some(
-                        ClientApi::from_path(path)
-                            .ok_or_else(|| LlmError::UnknownApi(path.to_string())),
-                    )
-                    .transpose()
-                    .map_err(|e| Self::fail(ctx, e.into()))?;
+                    // Paths that are not an LLM API pass through to the provider untouched.
+                    ctx.llm.api =
+                        Some(ClientApi::from_path(path).unwrap_or(ClientApi::Passthrough));
                     let _ = ai;
                 } else if !buffer {
                     return Ok(false);
@@ -252,7 +249,8 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         headers::apply_request_filters(&plan, req)?;
-        llm_glue::upstream_request(ctx, req)?;
+        // Mirrors copy the client's request as the route filters shaped it, before any
+        // provider credentials are added below.
         if ctx.upstream.attempt == 1 && !ctx.route.from_subrequest {
             for f in plan.filters() {
                 if let FilterIr::Mirror { backend, fraction } = f {
@@ -272,6 +270,7 @@ impl ProxyHttp for Gateway {
                 ctx.mirror.feed(None, true);
             }
         }
+        llm_glue::upstream_request(ctx, req)?;
         Ok(())
     }
 

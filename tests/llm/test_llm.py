@@ -262,3 +262,15 @@ def test_azure_openai_deployment_path(gateway):
     assert seen["path"] == "/openai/deployments/gpt4o-dep/chat/completions?api-version=2024-10-21"
     assert seen["headers"]["api-key"] == "azure-key"
     assert "authorization" not in seen["headers"]
+
+
+def test_other_paths_pass_through_with_credentials(gateway):
+    # The Responses API is not translated, but it reaches an OpenAI provider untouched.
+    r = oai(gateway).responses.create(model="gpt-4.1", input="hi")
+    assert r.output_text == "hello from gpt-4.1"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/responses"
+    assert seen["headers"]["authorization"] == "Bearer sk-upstream-openai"
+    assert seen["body"]["input"] == "hi"
+    m = gateway.metrics()
+    assert any(l.startswith("agora_gen_ai_client_token_usage_sum") and 'gen_ai_operation_name="passthrough"' in l and 'gen_ai_token_type="input"' in l and l.endswith(" 5") for l in m.splitlines())

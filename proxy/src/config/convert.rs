@@ -380,10 +380,10 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
     if let Some(ai) = &b.ai {
         return super::convert_ai::ai_backend(b, ai, at, base);
     }
-    if b.policies.as_ref().is_some_and(|p| p.ai.is_some()) {
+    if b.policies.is_some() {
         return Err(Error::invalid(
-            format!("{at}.policies.ai"),
-            "only AI backends take AI policies",
+            format!("{at}.policies"),
+            "backend policies (auth, ai) apply to AI backends only",
         ));
     }
     let mut endpoints: Vec<pb::Endpoint> = b

@@ -132,7 +132,19 @@ fn provider(
     if !path_prefix.is_empty() && !path_prefix.starts_with('/') {
         return Err(Error::invalid(format!("{at}.path"), "must start with '/'"));
     }
+    if p.policies.as_ref().is_some_and(|pp| pp.ai.is_some()) {
+        return Err(Error::invalid(
+            format!("{at}.policies.ai"),
+            "AI policies belong on the backend, not on one provider",
+        ));
+    }
     let own_auth = p.policies.as_ref().and_then(|pp| pp.auth.as_ref());
+    if own_auth.or(backend_auth).is_some_and(|a| a.aws.is_some()) && v.vendor != "bedrock" {
+        return Err(Error::invalid(
+            format!("{at}.policies.auth.aws"),
+            "AWS credentials only apply to bedrock providers",
+        ));
+    }
     let auth = own_auth
         .or(backend_auth)
         .map(|a| auth_of(a, &format!("{at}.policies.auth"), base))

@@ -31,11 +31,21 @@ pub async fn peer(ai: &AiIr, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>, Erro
         .ok_or(Error::Llm(LlmError::NoProvider))?;
     let p = llm.next_attempt(ai)?;
     ctx.upstream.attempt += 1;
+    ctx.upstream.endpoint = p.endpoint.clone();
     let addr = address(&p).await?;
     let mut peer = HttpPeer::new(addr, p.tls, p.host.clone());
+    let backend = ctx.route.plan.as_ref().map(|plan| &plan.backend);
     let o = &mut peer.options;
-    o.connection_timeout = Some(Duration::from_secs(10));
-    o.idle_timeout = Some(Duration::from_secs(90));
+    o.connection_timeout = Some(
+        backend
+            .and_then(|b| b.connect_timeout)
+            .unwrap_or(Duration::from_secs(10)),
+    );
+    o.idle_timeout = Some(
+        backend
+            .and_then(|b| b.idle_timeout)
+            .unwrap_or(Duration::from_secs(90)),
+    );
     // LLM responses can take minutes; only an explicit route timeout bounds them.
     let rule = ctx.route.plan.as_ref().map(|p| p.rule());
     let per_try = rule.and_then(|r| r.backend_timeout).or_else(|| {
@@ -69,6 +79,14 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
     let Some(p) = llm.provider.as_ref() else {
         return Ok(());
     };
+    if llm.upstream_path.is_empty() {
+        // Passthrough: the client's path (after route rewrites), from the vendor's version
+        // segment on (`/openai/v1/files` -> `/v1/files`), like the APIs the gateway knows.
+        if let Some(uri) = passthrough_uri(p, &req.uri) {
+            req.set_uri(uri);
+        }
+        return finish_upstream_request(p, llm, req);
+    }
     let sep = if llm.upstream_path.contains('?') {
         '&'
     } else {
@@ -85,6 +103,35 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
         )
     })?;
     req.set_uri(uri);
+    finish_upstream_request(p, llm, req)
+}
+
+fn passthrough_uri(p: &ProviderIr, uri: &http::Uri) -> Option<http::Uri> {
+    if p.vendor != crate::llm::Vendor::Direct {
+        return None;
+    }
+    let default = p.format.default_prefix();
+    let path = uri.path();
+    let at = path.find(&format!("{default}/"))?;
+    let prefix = if p.path_prefix.is_empty() {
+        default
+    } else {
+        &p.path_prefix
+    };
+    let rest = &path[at + default.len()..];
+    let new = match uri.query() {
+        Some(q) => format!("{prefix}{rest}?{q}"),
+        None => format!("{prefix}{rest}"),
+    };
+    new.parse().ok()
+}
+
+/// Host, credentials, length and signing of an upstream request.
+fn finish_upstream_request(
+    p: &ProviderIr,
+    llm: &crate::llm::LlmCtx,
+    req: &mut RequestHeader,
+) -> pingora::Result<()> {
     let host = if (p.tls && p.port == 443) || (!p.tls && p.port == 80) {
         p.host.clone()
     } else {

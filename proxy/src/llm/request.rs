@@ -75,7 +75,7 @@ impl LlmCtx {
                 model: Some(model.to_string()),
                 stream: verb == "streamGenerateContent",
             }
-        } else if matches!(api, ClientApi::Models) {
+        } else if matches!(api, ClientApi::Models | ClientApi::Passthrough) {
             agora_providers::RequestInfo {
                 model: None,
                 stream: false,
@@ -106,7 +106,7 @@ impl LlmCtx {
         self.tried.push(id);
         let forced = p.model.as_deref();
         let model = forced.or(self.request_model.as_deref());
-        if model.is_none() && !matches!(self.api, ClientApi::Models) {
+        if model.is_none() && !matches!(self.api, ClientApi::Models | ClientApi::Passthrough) {
             return Err(LlmError::NoModel);
         }
         let rewrite = if forced.is_some() || self.aliased || self.api == ClientApi::GenerateContent
@@ -127,9 +127,15 @@ impl LlmCtx {
             }
         }
         self.upstream_body = t.body.map(Bytes::from);
-        self.upstream_path = p.upstream_path(&t.path, t.stream);
+        // Passthrough keeps the client's (possibly rewritten) path: an empty upstream path.
+        self.upstream_path = if t.path.is_empty() {
+            String::new()
+        } else {
+            p.upstream_path(&t.path, t.stream)
+        };
         if let super::Vendor::Vertex { .. } = p.vendor
             && p.format == agora_providers::WireFormat::Anthropic
+            && self.api != ClientApi::Passthrough
         {
             // Anthropic on Vertex: the model is in the path, the version in the body.
             let body = self.upstream_body.as_deref().unwrap_or(&self.original);

@@ -53,7 +53,8 @@ impl ResponseState {
             return false;
         };
         self.status = status;
-        let same = api.format() == format;
+        // Passthrough answers are forwarded as they are, whatever the provider's format.
+        let same = api.format() == format || api == ClientApi::Passthrough;
         // SSE, or Bedrock's binary event stream.
         let sse = content_type.is_some_and(|c| {
             c.starts_with("text/event-stream")
@@ -65,7 +66,7 @@ impl ResponseState {
             } else {
                 Mode::Error(status)
             }
-        } else if sse {
+        } else if sse && api != ClientApi::Passthrough {
             Mode::Stream(agora_providers::stream_translator(
                 api,
                 format,

@@ -479,6 +479,18 @@ fn config_errors_name_the_field() {
             "binds:\n- port: 80\n  listeners:\n  - protocol: HTTPS\n",
             "binds[0].listeners[0].tls",
         ),
+        (
+            "backends:\n- name: x\n  static: {host: 127.0.0.1, port: 1}\n  policies: {auth: {key: k}}\n",
+            "backends[0].policies",
+        ),
+        (
+            "backends:\n- name: x\n  ai: {provider: {openai: {}, policies: {auth: {aws: {accessKeyId: a, secretAccessKey: b}}}}}\n",
+            "backends[0].ai.provider.policies.auth.aws",
+        ),
+        (
+            "backends:\n- name: x\n  ai: {provider: {openai: {}, anthropic: {}}}\n",
+            "backends[0].ai.provider",
+        ),
     ];
     for (yaml, field) in cases {
         let err = config::load_str(yaml, Path::new("."))
