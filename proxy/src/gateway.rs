@@ -415,9 +415,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = respond::error_status(e, ctx);
-        // The connection stays usable when the request body was fully read; otherwise the
-        // unread rest would be parsed as the next request, so it closes (and says so).
-        let reusable = session.as_mut().is_body_done();
+        // The connection stays usable for the gateway's own early verdicts (no upstream
+        // attempt, request body fully read); after an upstream failure, or with an unread
+        // body that would be parsed as the next request, it closes (and says so).
+        let reusable = ctx.upstream.attempt == 0 && session.as_mut().is_body_done();
         if code > 0 && !ctx.outcome.delegated {
             let body = ctx
                 .outcome

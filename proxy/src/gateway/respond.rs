@@ -59,8 +59,8 @@ pub async fn direct(
     }
 }
 
-/// An error body (unless a response has already started); `Connection: close` when the
-/// connection will not be reused.
+/// An error body (unless a response has already started); the connection is announced as
+/// closing when it will not be reused.
 pub async fn json(
     session: &mut Session,
     status: u16,
@@ -70,12 +70,12 @@ pub async fn json(
     if session.response_written().is_some() {
         return Ok(());
     }
-    let ct = ("content-type", "application/json");
-    if reusable {
-        write(session, status, &[ct], body, None).await
-    } else {
-        write(session, status, &[ct, ("connection", "close")], body, None).await
+    if !reusable {
+        // Pingora writes the Connection header from the session's keep-alive state.
+        session.set_keepalive(None);
     }
+    let ct = ("content-type", "application/json");
+    write(session, status, &[ct], body, None).await
 }
 
 /// The status for a failed request: our own error's, else derived from Pingora's error.

@@ -457,7 +457,7 @@ backends:
 {}",
         backend("up", &[slow.addr], "")
     );
-    let _p = Proxy::start(&cfg).await;
+    let p = Proxy::start(&cfg).await;
     let c = client();
     for path in ["/delay/2000", "/delay/1500"] {
         let t = Instant::now();
@@ -465,8 +465,10 @@ backends:
             .get(format!("http://127.0.0.1:{port}{path}"))
             .send()
             .await
-            .expect("send");
-        assert_eq!(r.status(), 504, "{path}");
+            .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", p.logs()));
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        assert_eq!(status, 504, "{path}: {body}\n{}", p.logs());
         assert!(
             t.elapsed() < Duration::from_millis(1200),
             "{path} took {:?}",
@@ -606,13 +608,21 @@ backends:
     assert_eq!(r.status(), 200);
     p.wait_metric("agora_mirror_requests_total{backend=\"shadow\",result=\"ok\"} 2")
         .await;
+    // Mirrors are sent concurrently: find each copy by its path.
     let seen = shadow.seen.lock().expect("lock").clone();
-    assert_eq!(seen[0].uri, "/m?a=1");
+    let get = seen
+        .iter()
+        .find(|s| s.uri == "/m?a=1")
+        .expect("GET mirrored");
     assert_eq!(
-        seen[0].headers["x-mod"], "1",
+        get.headers["x-mod"], "1",
         "mirror sees the modified headers"
     );
-    assert_eq!(seen[1].body_len, 12, "mirror gets the body");
+    let post = seen
+        .iter()
+        .find(|s| s.uri == "/post")
+        .expect("POST mirrored");
+    assert_eq!(post.body_len, 12, "mirror gets the body");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

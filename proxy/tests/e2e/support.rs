@@ -296,7 +296,15 @@ impl Proxy {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("metric {needle:?} never appeared; log:\n{}", self.logs());
+        let metrics = self.admin_get("/metrics").await;
+        let ours: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("agora_config"))
+            .collect();
+        panic!(
+            "metric {needle:?} never appeared; config metrics: {ours:?}; log:\n{}",
+            self.logs()
+        );
     }
 
     pub fn pid(&self) -> u32 {
