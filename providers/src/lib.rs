@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod bedrock_sign;
 pub mod error;
 pub mod openai;
+pub mod policy;
 pub mod presets;
 pub mod sse;
 mod translate;

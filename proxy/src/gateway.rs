@@ -62,6 +62,10 @@ impl ProxyHttp for Gateway {
         ctx
     }
 
+    /// No downstream modules: Pingora's default adds a (disabled) response compression
+    /// module that every request would pass through for nothing.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn allow_spawning_subrequest(&self, _session: &Session, _ctx: &RequestCtx) -> bool {
         true
     }

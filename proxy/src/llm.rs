@@ -25,6 +25,8 @@ pub struct AiIr {
     pub groups: Vec<Vec<Arc<ProviderIr>>>,
     pub aliases: HashMap<String, String>,
     pub passive: Option<PassiveCheck>,
+    /// `policies.ai` request shaping (defaults, overrides, prompt additions).
+    pub policy: agora_providers::policy::RequestPolicy,
     rr: AtomicUsize,
 }
 
@@ -150,11 +152,13 @@ impl AiIr {
         groups: Vec<Vec<Arc<ProviderIr>>>,
         aliases: HashMap<String, String>,
         passive: Option<PassiveCheck>,
+        policy: agora_providers::policy::RequestPolicy,
     ) -> Self {
         Self {
             groups,
             aliases,
             passive,
+            policy,
             rr: AtomicUsize::new(0),
         }
     }

@@ -74,6 +74,9 @@ binds:
     - name: azure
       matches: [{{path: {{type: PathPrefix, value: /azure}}}}]
       backendRefs: [{{name: azure}}]
+    - name: shaped
+      matches: [{{path: {{type: PathPrefix, value: /shaped}}}}]
+      backendRefs: [{{name: shaped}}]
     - name: small
       matches: [{{path: {{type: PathPrefix, value: /small}}}}]
       maxRequestBodyBytes: 2048
@@ -129,6 +132,16 @@ backends:
     provider: {{azureopenai: {{endpoint: "https://res.openai.azure.com", deploymentName: gpt4o-dep, apiVersion: 2024-10-21}}, host: 127.0.0.1, port: {mock}}}
   policies:
     auth: {{key: azure-key}}
+- name: shaped
+  ai:
+    provider: {{openai: {{}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    ai:
+      defaults: {{temperature: 0.2}}
+      overrides: {{max_tokens: 99}}
+      prompt:
+        prepend: [{{role: system, content: Follow the house rules.}}]
+        append: [{{role: user, content: Answer in one line.}}]
 - name: ejecting
   ai:
     groups:

@@ -274,3 +274,22 @@ def test_other_paths_pass_through_with_credentials(gateway):
     assert seen["body"]["input"] == "hi"
     m = gateway.metrics()
     assert any(l.startswith("agora_gen_ai_client_token_usage_sum") and 'gen_ai_operation_name="passthrough"' in l and 'gen_ai_token_type="input"' in l and l.endswith(" 5") for l in m.splitlines())
+
+
+def test_ai_policies_shape_the_request(gateway):
+    oai(gateway, "/shaped").chat.completions.create(model="gpt-4o", max_tokens=4000, messages=[{"role": "user", "content": "hi"}])
+    body = gateway.last()["body"]
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 99
+    assert body["messages"] == [
+        {"role": "system", "content": "Follow the house rules."},
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "Answer in one line."},
+    ]
+    # An Anthropic client on the same backend: the system prompt joins `system`, then the
+    # request is translated for the OpenAI upstream.
+    ant(gateway, "/shaped").messages.create(model="gpt-4o", max_tokens=10, system="client rules", messages=[{"role": "user", "content": "hi"}])
+    body = gateway.last()["body"]
+    assert body["messages"][0]["role"] == "system"
+    assert "Follow the house rules." in json.dumps(body["messages"][0]) and "client rules" in json.dumps(body["messages"][0])
+    assert body["messages"][-1] == {"role": "user", "content": "Answer in one line."}
+    assert body["max_tokens"] == 99

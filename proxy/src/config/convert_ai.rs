@@ -67,17 +67,45 @@ pub fn ai_backend(b: &BackendConfig, ai: &AiConfig, at: &str, base: &Path) -> Re
             ));
         }
     };
-    let model_aliases = b
-        .policies
-        .as_ref()
-        .and_then(|p| p.ai.as_ref())
+    let ai_policy = b.policies.as_ref().and_then(|p| p.ai.as_ref());
+    let model_aliases = ai_policy
         .map(|a| a.model_aliases.clone().into_iter().collect())
         .unwrap_or_default();
+    let json_map = |m: &std::collections::BTreeMap<String, serde_json::Value>| {
+        m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+    };
+    let prompt = |which: fn(&PromptPolicyConfig) -> &Vec<PromptMessageConfig>, field: &str| {
+        let list = ai_policy.and_then(|a| a.prompt.as_ref()).map(which);
+        list.into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, m)| {
+                if !["system", "user", "assistant"].contains(&m.role.as_str()) {
+                    return Err(Error::invalid(
+                        format!("{at}.policies.ai.prompt.{field}[{i}].role"),
+                        "must be system, user or assistant",
+                    ));
+                }
+                Ok(pb::PromptMessage {
+                    role: m.role.clone(),
+                    content: m.content.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let prompt_prepend = prompt(|p| &p.prepend, "prepend")?;
+    let prompt_append = prompt(|p| &p.append, "append")?;
     Ok(pb::Backend {
         key: format!("backend/{}", b.name),
         kind: Some(pb::backend::Kind::Ai(pb::AiBackend {
             groups,
             model_aliases,
+            defaults: ai_policy.map(|a| json_map(&a.defaults)).unwrap_or_default(),
+            overrides: ai_policy
+                .map(|a| json_map(&a.overrides))
+                .unwrap_or_default(),
+            prompt_prepend,
+            prompt_append,
         })),
         health_check: b
             .health_check

@@ -466,6 +466,31 @@ pub struct AwsAuthConfig {
 pub struct AiPoliciesConfig {
     #[serde(default)]
     pub model_aliases: std::collections::BTreeMap<String, String>,
+    /// Request fields set when the client did not (e.g. `temperature: 0.2`).
+    #[serde(default)]
+    pub defaults: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Request fields always set (e.g. `max_tokens: 1024`).
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub prompt: Option<PromptPolicyConfig>,
+}
+
+/// Messages added around every prompt.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PromptPolicyConfig {
+    #[serde(default)]
+    pub prepend: Vec<PromptMessageConfig>,
+    #[serde(default)]
+    pub append: Vec<PromptMessageConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptMessageConfig {
+    pub role: String,
+    pub content: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use agora_proto::resource as pb;
 use agora_providers::WireFormat;
+use agora_providers::policy::{PromptMessage, RequestPolicy};
 use http::{HeaderName, HeaderValue};
 
 use super::{AiIr, ProviderAuth, ProviderIr, Vendor};
@@ -33,7 +34,26 @@ pub fn ai_backend(
         groups.push(providers);
     }
     let aliases: HashMap<String, String> = ai.model_aliases.clone().into_iter().collect();
-    Ok(AiIr::new(groups, aliases, passive))
+    let json = |m: &std::collections::HashMap<String, String>, field: &str| {
+        m.iter()
+            .map(|(k, v)| {
+                serde_json::from_str(v)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| Error::invalid(format!("{key}.ai.{field}.{k}"), e))
+            })
+            .collect::<Result<serde_json::Map<String, serde_json::Value>>>()
+    };
+    let message = |m: &pb::PromptMessage| PromptMessage {
+        role: m.role.clone(),
+        content: m.content.clone(),
+    };
+    let policy = RequestPolicy {
+        defaults: json(&ai.defaults, "defaults")?,
+        overrides: json(&ai.overrides, "overrides")?,
+        prepend: ai.prompt_prepend.iter().map(message).collect(),
+        append: ai.prompt_append.iter().map(message).collect(),
+    };
+    Ok(AiIr::new(groups, aliases, passive, policy))
 }
 
 fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> Result<ProviderIr> {

@@ -83,6 +83,10 @@ impl LlmCtx {
         } else {
             inspect(api, &body)?
         };
+        let body = match ai.policy.apply(api, &body)? {
+            Some(shaped) => Bytes::from(shaped),
+            None => body,
+        };
         let resolved = ai.resolve_model(info.model.as_deref()).map(str::to_string);
         let aliased = resolved != info.model;
         Ok(Self {
