@@ -46,6 +46,8 @@ pub struct ProviderIr {
     pub auth: ProviderAuth,
     /// Vendor specifics on top of the wire format (paths, auth headers).
     pub vendor: Vendor,
+    /// Models served (exact names or `*` globs); empty serves every model.
+    pub models: Vec<String>,
     /// Address and health; `None` when the host did not resolve at load time (retried per
     /// request).
     pub endpoint: Option<Arc<EndpointState>>,
@@ -91,6 +93,12 @@ impl std::fmt::Debug for ProviderAuth {
 }
 
 impl ProviderIr {
+    /// Whether this provider serves `model` (providers without a model list serve all).
+    pub fn serves(&self, model: Option<&str>) -> bool {
+        self.models.is_empty()
+            || model.is_some_and(|m| self.models.iter().any(|p| glob_matches(p, m)))
+    }
+
     /// Whether this provider may take a request now.
     pub fn is_healthy(&self) -> bool {
         self.endpoint
@@ -171,7 +179,7 @@ impl AiIr {
     /// The provider for the next attempt: the first priority group with a healthy provider
     /// not yet tried, round robin within the group. When every provider is unhealthy, the
     /// untried ones are still used in order (better a try than a certain failure).
-    pub fn choose(&self, tried: &[usize]) -> Option<(usize, Arc<ProviderIr>)> {
+    pub fn choose(&self, tried: &[usize], model: Option<&str>) -> Option<(usize, Arc<ProviderIr>)> {
         let start = self.rr.fetch_add(1, Ordering::Relaxed);
         let mut flat = 0;
         let mut fallback = None;
@@ -180,7 +188,7 @@ impl AiIr {
             for k in 0..n {
                 let i = (start + k) % n;
                 let id = flat + i;
-                if tried.contains(&id) {
+                if tried.contains(&id) || !group[i].serves(model) {
                     continue;
                 }
                 if group[i].is_healthy() {
@@ -193,6 +201,11 @@ impl AiIr {
         fallback
     }
 
+    /// Whether any provider serves `model` at all.
+    pub fn serves(&self, model: Option<&str>) -> bool {
+        self.groups.iter().flatten().any(|p| p.serves(model))
+    }
+
     /// Records a provider's outcome for passive health (429 and 5xx count as failures).
     pub fn record(&self, p: &ProviderIr, success: bool) {
         if let Some(e) = &p.endpoint {
@@ -202,5 +215,47 @@ impl AiIr {
             }));
             e.record(success, passive.as_ref());
         }
+    }
+}
+
+/// Glob match where `*` stands for any run of characters (`claude-*`, `*-mini`, `gpt-*-turbo`).
+pub fn glob_matches(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first)
+        || !s[first.len()..].ends_with(last)
+        || s.len() < first.len() + last.len()
+    {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn globs() {
+        assert!(glob_matches("gpt-4o", "gpt-4o"));
+        assert!(!glob_matches("gpt-4o", "gpt-4o-mini"));
+        assert!(glob_matches("claude-*", "claude-sonnet-4-5"));
+        assert!(!glob_matches("claude-*", "gpt-4o"));
+        assert!(glob_matches("*-mini", "gpt-4o-mini"));
+        assert!(glob_matches("gpt-*-turbo", "gpt-4-turbo"));
+        assert!(!glob_matches("gpt-*-turbo", "gpt-turbo"));
+        assert!(glob_matches("*", "anything"));
+        assert!(glob_matches("a*b*c", "aXbYc"));
+        assert!(!glob_matches("a*b*c", "aXcYb"));
     }
 }

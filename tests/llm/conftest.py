@@ -77,6 +77,12 @@ binds:
     - name: shaped
       matches: [{{path: {{type: PathPrefix, value: /shaped}}}}]
       backendRefs: [{{name: shaped}}]
+    - name: by-model
+      matches: [{{path: {{type: PathPrefix, value: /by-model}}}}]
+      backendRefs: [{{name: by-model}}]
+    - name: preset
+      matches: [{{path: {{type: PathPrefix, value: /preset}}}}]
+      backendRefs: [{{name: preset}}]
     - name: small
       matches: [{{path: {{type: PathPrefix, value: /small}}}}]
       maxRequestBodyBytes: 2048
@@ -142,6 +148,17 @@ backends:
       prompt:
         prepend: [{{role: system, content: Follow the house rules.}}]
         append: [{{role: user, content: Answer in one line.}}]
+- name: by-model
+  ai:
+    groups:
+    - providers:
+      - {{name: gpts, openai: {{}}, models: ["gpt-*"], host: 127.0.0.1, port: {mock}, policies: {{auth: {{key: k-openai}}}}}}
+      - {{name: claudes, anthropic: {{}}, models: ["claude-*"], host: 127.0.0.1, port: {mock}, policies: {{auth: {{key: k-anthropic}}}}}}
+- name: preset
+  ai:
+    provider: {{openai: {{model: llama-3.1-8b-instant}}, preset: groq, host: 127.0.0.1, port: {mock}, tls: false}}
+  policies:
+    auth: {{key: gsk-test}}
 - name: ejecting
   ai:
     groups:

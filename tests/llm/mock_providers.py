@@ -110,6 +110,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._openai(body, model)
         if self.path.endswith("/messages"):
             return self._anthropic(body, model)
+        if self.path.endswith("/messages/count_tokens"):
+            return self._send_json(200, {"input_tokens": 12})
         if self.path.endswith("/responses"):
             return self._send_json(200, {"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": "completed", "model": model, "output": [{"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant", "content": [{"type": "output_text", "text": f"hello from {model}", "annotations": []}]}], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8, "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}})
         if self.path.endswith("/embeddings"):

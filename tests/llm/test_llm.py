@@ -293,3 +293,40 @@ def test_ai_policies_shape_the_request(gateway):
     assert "Follow the house rules." in json.dumps(body["messages"][0]) and "client rules" in json.dumps(body["messages"][0])
     assert body["messages"][-1] == {"role": "user", "content": "Answer in one line."}
     assert body["max_tokens"] == 99
+
+
+def test_provider_chosen_by_model(gateway):
+    r = oai(gateway, "/by-model").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from gpt-4o"
+    assert gateway.last()["path"] == "/v1/chat/completions"
+    r = oai(gateway, "/by-model").chat.completions.create(model="claude-haiku", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from claude-haiku"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/messages" and seen["headers"]["x-api-key"] == "k-anthropic"
+    with pytest.raises(openai.NotFoundError) as e:
+        oai(gateway, "/by-model").chat.completions.create(model="llama-3", messages=[{"role": "user", "content": "hi"}])
+    assert "llama-3" in str(e.value)
+
+
+def test_vendor_preset(gateway):
+    r = oai(gateway, "/preset").chat.completions.create(model="anything", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from llama-3.1-8b-instant"
+    seen = gateway.last()
+    assert seen["path"] == "/openai/v1/chat/completions"
+    assert seen["headers"]["authorization"] == "Bearer gsk-test"
+
+
+def test_embeddings_models_and_count_tokens(gateway):
+    e = oai(gateway).embeddings.create(model="text-embedding-3-small", input="hi")
+    assert e.data[0].embedding == [0.1, 0.2]
+    assert gateway.last()["path"] == "/v1/embeddings"
+    models = oai(gateway).models.list()
+    assert [m.id for m in models.data] == ["mock-model"]
+    assert gateway.last()["path"] == "/v1/models"
+    assert gateway.last()["headers"]["authorization"] == "Bearer sk-upstream-openai"
+    n = ant(gateway).messages.count_tokens(model="claude-x", messages=[{"role": "user", "content": "hi"}])
+    assert n.input_tokens == 12
+    assert gateway.last()["path"] == "/v1/messages/count_tokens"
+    with pytest.raises(anthropic.BadRequestError):
+        # count_tokens has no OpenAI equivalent: a clear 400 in the Anthropic format.
+        ant(gateway, "/x-anthropic").messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])

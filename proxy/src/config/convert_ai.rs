@@ -151,12 +151,60 @@ fn provider(
 ) -> Result<pb::AiProvider> {
     use pb::ai_provider::Format;
     let v = vendor(p, at)?;
-    let default_host = v.host.clone();
+    let preset = match &p.preset {
+        None => None,
+        Some(name) => {
+            let preset = agora_providers::presets::preset(name).ok_or_else(|| {
+                let known: Vec<&str> = agora_providers::presets::PRESETS
+                    .iter()
+                    .map(|p| p.name)
+                    .collect();
+                Error::invalid(
+                    format!("{at}.preset"),
+                    format!("unknown preset {name:?}; known: {}", known.join(", ")),
+                )
+            })?;
+            if proto_format(preset.format()) != v.format {
+                return Err(Error::invalid(
+                    format!("{at}.preset"),
+                    format!("preset {name:?} speaks another API than this provider kind"),
+                ));
+            }
+            Some(preset)
+        }
+    };
+    let (default_host, default_tls, default_port, default_path) = match preset {
+        Some(pr) => {
+            let after_scheme = pr
+                .base_url
+                .split_once("://")
+                .map_or(pr.base_url, |(_, r)| r);
+            let port = after_scheme
+                .split_once(':')
+                .and_then(|(_, port)| port.parse().ok())
+                .unwrap_or(pr.default_port);
+            (
+                pr.host().to_string(),
+                pr.tls,
+                Some(port),
+                pr.path_prefix.to_string(),
+            )
+        }
+        None => (
+            v.host.clone(),
+            p.host.is_none() || p.port == Some(443),
+            None,
+            String::new(),
+        ),
+    };
     let host = p.host.clone().unwrap_or(default_host);
-    let tls = p.tls.unwrap_or(p.host.is_none() || p.port == Some(443));
-    let port = p.port.unwrap_or(if tls { 443 } else { 80 });
+    let tls = p.tls.unwrap_or(default_tls);
+    let port = p
+        .port
+        .or(default_port)
+        .unwrap_or(if tls { 443 } else { 80 });
     // Empty: the vendor's default prefix (`/v1`, `/v1beta`, ...).
-    let path_prefix = p.path.clone().unwrap_or_default();
+    let path_prefix = p.path.clone().unwrap_or(default_path);
     if !path_prefix.is_empty() && !path_prefix.starts_with('/') {
         return Err(Error::invalid(format!("{at}.path"), "must start with '/'"));
     }
@@ -192,7 +240,19 @@ fn provider(
         project_id: v.project_id,
         api_version: v.api_version,
         deployment: v.deployment,
+        models: p.models.clone(),
     })
+}
+
+/// The proto format of a provider wire format.
+fn proto_format(f: agora_providers::WireFormat) -> pb::ai_provider::Format {
+    use pb::ai_provider::Format;
+    match f {
+        agora_providers::WireFormat::OpenAi => Format::Openai,
+        agora_providers::WireFormat::Anthropic => Format::Anthropic,
+        agora_providers::WireFormat::Gemini => Format::Gemini,
+        agora_providers::WireFormat::Bedrock => Format::Bedrock,
+    }
 }
 
 /// What a provider's vendor key decides: wire format, default host, and vendor fields.

@@ -375,6 +375,14 @@ pub struct ProviderConfig {
     /// Per-provider policies inside `groups` (auth).
     #[serde(default)]
     pub policies: Option<BackendPoliciesConfig>,
+    /// Models this provider serves (exact names or `*` globs, e.g. `claude-*`); requests for
+    /// other models skip it. Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// An OpenAI-compatible vendor from the preset table (groq, mistral, deepseek, together,
+    /// openrouter, fireworks, xai, cerebras, ollama, vllm): its host, port, TLS and path.
+    #[serde(default)]
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -139,6 +139,7 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
         tls: p.tls,
         auth,
         vendor,
+        models: p.models.clone(),
         endpoint,
     })
 }

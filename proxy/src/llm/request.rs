@@ -22,6 +22,8 @@ pub enum LlmError {
     UnknownApi(String),
     #[error("cannot resolve provider host {0}")]
     Unresolved(String),
+    #[error("no provider serves model {0:?}")]
+    UnknownModel(String),
 }
 
 impl LlmError {
@@ -32,6 +34,7 @@ impl LlmError {
             LlmError::NoProvider => 503,
             LlmError::UnknownApi(_) => 404,
             LlmError::Unresolved(_) => 503,
+            LlmError::UnknownModel(_) => 404,
         }
     }
 }
@@ -106,7 +109,15 @@ impl LlmCtx {
 
     /// Chooses the provider for the next attempt and translates the body for it.
     pub fn next_attempt(&mut self, ai: &AiIr) -> Result<Arc<ProviderIr>, LlmError> {
-        let (id, p) = ai.choose(&self.tried).ok_or(LlmError::NoProvider)?;
+        let model_name = self.request_model.as_deref();
+        if self.tried.is_empty() && !ai.serves(model_name) {
+            return Err(LlmError::UnknownModel(
+                model_name.unwrap_or_default().to_string(),
+            ));
+        }
+        let (id, p) = ai
+            .choose(&self.tried, model_name)
+            .ok_or(LlmError::NoProvider)?;
         self.tried.push(id);
         let forced = p.model.as_deref();
         let model = forced.or(self.request_model.as_deref());
@@ -178,7 +189,8 @@ impl LlmCtx {
 
     /// Whether another provider is left to fail over to.
     pub fn can_fail_over(&self, ai: &AiIr) -> bool {
-        ai.choose(&self.tried).is_some()
+        ai.choose(&self.tried, self.request_model.as_deref())
+            .is_some()
     }
 }
 
