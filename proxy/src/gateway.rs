@@ -138,26 +138,25 @@ impl ProxyHttp for Gateway {
                 ctx.upstream.retry = rule.retry.clone();
                 ctx.body.limit = rule.max_body;
                 let buffer = rule.buffer_body;
-                if let Some(len) = body::content_length(session.req_header())
-                    && len > rule.max_body
-                {
-                    let limit = rule.max_body;
-                    ctx.route.plan = Some(plan);
-                    return Err(Self::fail(ctx, Error::BodyTooLarge { limit }));
-                }
-                if rule.retry.is_some() {
-                    session.enable_retry_buffering();
-                }
                 let limit = rule.max_body;
                 let ai = plan.backend.ai.clone();
-                ctx.route.plan = Some(plan);
-                if let Some(ai) = &ai {
+                if ai.is_some() {
+                    // Known before any error, so every error takes the client's format. Paths
+                    // that are not an LLM API pass through to the provider untouched.
                     let path = session.req_header().uri.path();
-                    // Paths that are not an LLM API pass through to the provider untouched.
                     ctx.llm.api =
                         Some(ClientApi::from_path(path).unwrap_or(ClientApi::Passthrough));
-                    let _ = ai;
-                } else if !buffer {
+                }
+                let declared = body::content_length(session.req_header());
+                let retry = rule.retry.is_some();
+                ctx.route.plan = Some(plan);
+                if declared.is_some_and(|len| len > limit) {
+                    return Err(Self::fail(ctx, Error::BodyTooLarge { limit }));
+                }
+                if retry {
+                    session.enable_retry_buffering();
+                }
+                if ai.is_none() && !buffer {
                     return Ok(false);
                 }
                 let body = match body::read_all(session, limit).await {

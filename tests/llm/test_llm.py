@@ -150,7 +150,11 @@ def test_gateway_errors_in_client_format(gateway):
     with pytest.raises(openai.APIStatusError) as e:
         oai(gateway, "/small").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 4096}])
     assert e.value.status_code == 413
-    assert e.value.body["type"] or e.value.body["message"]
+    assert "exceeds" in e.value.body["message"]
+    with pytest.raises(anthropic.APIStatusError) as ae:
+        ant(gateway, "/small").messages.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "x" * 4096}])
+    assert ae.value.status_code == 413
+    assert ae.value.body["type"] == "error" and ae.value.body["error"]["type"] == "request_too_large"
     with pytest.raises(anthropic.BadRequestError):
         httpx_client = httpx.Client()
         r = httpx_client.post(gateway.url("/anthropic/v1/messages"), content=b"{not json", headers={"content-type": "application/json"})
