@@ -454,18 +454,6 @@ impl ProxyHttp for Gateway {
         }
         let now = Instant::now();
         ctx::observe(self, session, e, ctx, now);
-        if ctx.llm.state.is_some() {
-            let route = ctx
-                .route
-                .rule
-                .as_ref()
-                .map_or("", |r| r.route_name.as_str());
-            let backend = ctx
-                .route
-                .plan
-                .as_ref()
-                .map_or("", |p| p.backend.name.as_str());
-            llm_glue::observe(&self.metrics, ctx, &ctx.route.gateway, route, backend, now);
-        }
+        llm_glue::observe(&self.metrics, ctx, now);
     }
 }

@@ -62,6 +62,18 @@ pub struct Outcome {
     pub delegated: bool,
 }
 
+impl RouteCtx {
+    /// The matched route's name ("" before routing, or when nothing matched).
+    pub fn route_name(&self) -> &str {
+        self.rule.as_ref().map_or("", |r| r.route_name.as_str())
+    }
+
+    /// The chosen backend's name ("" when the request was not proxied).
+    pub fn backend_name(&self) -> &str {
+        self.plan.as_ref().map_or("", |p| p.backend.name.as_str())
+    }
+}
+
 impl RequestCtx {
     pub fn new() -> Self {
         Self {
@@ -114,16 +126,7 @@ pub fn observe(
     now: Instant,
 ) {
     let listener = ctx.route.listener.as_ref().map_or("", |l| l.name.as_str());
-    let route = ctx
-        .route
-        .rule
-        .as_ref()
-        .map_or("", |r| r.route_name.as_str());
-    let backend = ctx
-        .route
-        .plan
-        .as_ref()
-        .map_or("", |p| p.backend.name.as_str());
+    let (route, backend) = (ctx.route.route_name(), ctx.route.backend_name());
     let req = session.req_header();
     let status = ctx.outcome.status;
     let status_str = status.to_string();

@@ -229,18 +229,16 @@ pub fn response_header(
     Ok(())
 }
 
-/// Records the GenAI metrics of a finished LLM request.
-pub fn observe(
-    metrics: &Metrics,
-    ctx: &RequestCtx,
-    gateway: &str,
-    route: &str,
-    backend: &str,
-    end: Instant,
-) {
+/// Records the GenAI metrics of a finished LLM request (nothing for other requests).
+pub fn observe(metrics: &Metrics, ctx: &RequestCtx, end: Instant) {
     let Some(llm) = ctx.llm.state.as_ref() else {
         return;
     };
+    let (gateway, route, backend) = (
+        &*ctx.route.gateway,
+        ctx.route.route_name(),
+        ctx.route.backend_name(),
+    );
     let system = llm.provider.as_ref().map_or("", |p| p.format.system());
     let op = llm.api.operation();
     let req_model = llm.request_model.as_deref().unwrap_or("");

@@ -126,29 +126,27 @@ pub async fn peer(
 
 /// Passive health from a response status: 5xx counts as a failure.
 pub fn record_response(ctx: &mut RequestCtx, status: u16) {
-    let passive = ctx
-        .route
-        .plan
-        .as_ref()
-        .and_then(|p| p.backend.passive.clone());
-    if let Some(ep) = &ctx.upstream.endpoint {
-        ep.record(status < 500, passive.as_ref());
-        if status >= 500 {
-            ctx.upstream.last_failed = Some(ep.addr);
-        }
-    }
+    record(ctx, status < 500);
 }
 
 /// A failed connect or exchange with the current endpoint.
 pub fn record_failure(ctx: &mut RequestCtx) {
+    record(ctx, false);
+}
+
+/// Passive health bookkeeping for the current endpoint; a failure also makes the next
+/// attempt avoid it.
+fn record(ctx: &mut RequestCtx, success: bool) {
     let passive = ctx
         .route
         .plan
         .as_ref()
-        .and_then(|p| p.backend.passive.clone());
+        .and_then(|p| p.backend.passive.as_ref());
     if let Some(ep) = &ctx.upstream.endpoint {
-        ep.record(false, passive.as_ref());
-        ctx.upstream.last_failed = Some(ep.addr);
+        ep.record(success, passive);
+        if !success {
+            ctx.upstream.last_failed = Some(ep.addr);
+        }
     }
 }
 
