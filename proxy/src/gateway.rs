@@ -230,10 +230,10 @@ impl ProxyHttp for Gateway {
             llm.fill_body(body);
             return Ok(());
         }
-        if ctx.route.from_subrequest {
-            return Ok(());
-        }
-        if let Err(e) = ctx.body.account(body.as_ref()) {
+        // A replay subrequest's body was already counted by its parent.
+        if !ctx.route.from_subrequest
+            && let Err(e) = ctx.body.account(body.as_ref())
+        {
             return Err(Self::fail(ctx, e));
         }
         ctx.mirror.feed(body.as_ref(), end_of_stream);
@@ -254,7 +254,7 @@ impl ProxyHttp for Gateway {
         headers::apply_request_filters(&plan, req)?;
         // Mirrors copy the client's request as the route filters shaped it, before any
         // provider credentials are added below.
-        if ctx.upstream.attempt == 1 && !ctx.route.from_subrequest {
+        if ctx.upstream.attempt == 1 {
             for f in plan.filters() {
                 if let FilterIr::Mirror { backend, fraction } = f {
                     let has_body = ctx.body.buffered.is_some() || headers::has_body(req);

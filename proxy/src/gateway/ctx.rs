@@ -102,6 +102,8 @@ impl RequestCtx {
         self.body.limit = info.limit;
         if let (Some((api, body)), Some(ai)) = (&info.llm, &info.plan.backend.ai) {
             self.llm.api = Some(*api);
+            // The subrequest carries no body; mirrors take the client's from here.
+            self.body.buffered = Some(body.clone());
             // The parent already validated this body; a failure here cannot happen, but would
             // only leave the request without LLM handling.
             self.llm.state = LlmCtx::new(*api, &info.path, body.clone(), ai)
