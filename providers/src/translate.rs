@@ -11,12 +11,17 @@ mod error_body;
 mod gemini;
 mod messages_via_openai;
 mod raw;
+mod reply;
+mod request_parts;
 mod stream;
 
 use serde::Deserialize;
 
 use crate::{ClientApi, Error, Usage, WireFormat};
 use raw::RawObject;
+use request_parts::{
+    function_tool, single_choice, stream_flags, tool_arguments, unsupported_block,
+};
 
 pub use error_body::{gateway_error, translate_error};
 pub use stream::{StreamTranslator, stream_translator};

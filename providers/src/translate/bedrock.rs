@@ -21,7 +21,7 @@ mod from_messages;
 mod response;
 pub(super) mod wire;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ModelRequest, RequestOut};
 use crate::bedrock_sign::uri_encode;
@@ -186,22 +186,6 @@ fn document_block(media_type: &str, data: &str, name: Option<&str>) -> Result<Co
 
 fn url_image_error() -> Error {
     Error::Unsupported("Bedrock needs inline images: send the image as a base64 data: URL".into())
-}
-
-/// Tool call arguments (a JSON text) as an input object.
-fn arguments(args: &str, name: &str) -> Result<Value, Error> {
-    if args.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} must be a JSON object"
-        ))),
-        Err(e) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} are not valid JSON: {e}"
-        ))),
-    }
 }
 
 /// A tool choice of `none`: no `toolChoice`, and no tools at all unless the conversation

@@ -17,7 +17,11 @@
 
 use serde_json::{Value, json};
 
-use super::{RequestOut, finish_reason, is_http_url, parse_data_url, parse_request, require_model};
+use super::reply::{self, ChatAnswer};
+use super::{
+    RequestOut, finish_reason, function_tool, is_http_url, parse_data_url, parse_request,
+    require_model, single_choice, stream_flags, tool_arguments,
+};
 use crate::anthropic::{self as a, Block, MessagesRequest, MessagesResponse, Role, Source};
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
 use crate::{Error, Usage};
@@ -28,11 +32,7 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Error> {
     let req: ChatRequest = parse_request(body)?;
     let model = require_model(req.model, model)?;
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(Error::Unsupported(
-            "n > 1 is not supported by Anthropic providers".into(),
-        ));
-    }
+    single_choice(req.n, "Anthropic")?;
     let mut system = Vec::new();
     let mut messages: Vec<a::Message> = Vec::new();
     // Whether the last message holds only tool results (the next ones merge into it).
@@ -66,7 +66,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Er
                 }
                 for call in tool_calls.unwrap_or_default() {
                     blocks.push(Block::ToolUse {
-                        input: arguments(&call.function.arguments, &call.function.name)?,
+                        input: tool_arguments(&call.function.arguments, &call.function.name)?,
                         id: call.id,
                         name: call.function.name,
                         cache_control: None,
@@ -118,12 +118,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Er
         (Some(_), choice) => tool_choice(choice.as_ref(), req.parallel_tool_calls)?,
         (None, _) => None,
     };
-    let stream = req.stream.unwrap_or(false);
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
+    let (stream, hide_usage_chunk) = stream_flags(req.stream, req.stream_options.as_ref());
     let out = MessagesRequest {
         model: Some(model),
         system: system_prompt(system),
@@ -146,7 +141,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Er
     Ok(RequestOut {
         body: serde_json::to_vec(&out).map_err(Error::request)?,
         stream,
-        hide_usage_chunk: stream && !include_usage,
+        hide_usage_chunk,
     })
 }
 
@@ -266,36 +261,8 @@ fn tool_content(content: o::Content) -> Result<a::Content, Error> {
     }
 }
 
-/// Tool call arguments (a JSON text) as an input object.
-fn arguments(args: &str, name: &str) -> Result<Value, Error> {
-    if args.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} must be a JSON object"
-        ))),
-        Err(e) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} are not valid JSON: {e}"
-        ))),
-    }
-}
-
 fn tool(t: o::Tool) -> Result<a::Tool, Error> {
-    let f = match (t.kind.as_str(), t.function) {
-        ("function", Some(f)) => f,
-        ("function", None) => {
-            return Err(Error::InvalidRequest(
-                "function tools need a function".into(),
-            ));
-        }
-        (kind, _) => {
-            return Err(Error::Unsupported(format!(
-                "tools of type {kind} are not supported by Anthropic providers"
-            )));
-        }
-    };
+    let f = function_tool(t, "Anthropic")?;
     Ok(a::Tool {
         kind: None,
         name: f.name,
@@ -378,16 +345,14 @@ pub(super) fn response(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
     let msg: MessagesResponse = super::from_object(body).map_err(Error::InvalidResponse)?;
     let mut usage = msg.usage.to_usage();
     usage.note_model(&msg.model);
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut tool_calls = Vec::new();
+    let mut answer = ChatAnswer::default();
     for block in msg.content {
         match block {
-            Block::Text { text: t, .. } => text.push_str(&t),
-            Block::Thinking { thinking, .. } => reasoning.push_str(&thinking),
+            Block::Text { text: t, .. } => answer.text.push_str(&t),
+            Block::Thinking { thinking, .. } => answer.reasoning.push_str(&thinking),
             Block::ToolUse {
                 id, name, input, ..
-            } => tool_calls.push(o::ToolCall {
+            } => answer.tool_calls.push(o::ToolCall {
                 id,
                 kind: "function".into(),
                 function: o::FunctionCall {
@@ -398,33 +363,10 @@ pub(super) fn response(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
             _ => {}
         }
     }
-    let content = if text.is_empty() && !tool_calls.is_empty() {
-        None
-    } else {
-        Some(o::Text(text))
-    };
-    let out = o::ChatCompletion {
-        id: msg.id,
-        object: "chat.completion".into(),
-        created: 0,
-        model: msg.model,
-        choices: vec![o::Choice {
-            index: 0,
-            message: o::ResponseMessage {
-                role: "assistant".into(),
-                content,
-                refusal: None,
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning: None,
-            },
-            logprobs: None,
-            finish_reason: Some(finish_reason(msg.stop_reason.as_deref()).into()),
-        }],
-        usage: Some(chat_usage(&msg.usage)),
-        system_fingerprint: None,
-    };
-    Ok((serde_json::to_vec(&out).map_err(Error::response)?, usage))
+    let reason = finish_reason(msg.stop_reason.as_deref());
+    let usage_out = chat_usage(&msg.usage);
+    let body = reply::chat_completion(msg.id, msg.model, answer, reason, usage_out)?;
+    Ok((body, usage))
 }
 
 #[cfg(test)]

@@ -112,6 +112,28 @@ fn model_request(
     })
 }
 
+/// A request body: the turns, the system instruction, the function declarations (no
+/// `tools` when there are none), the tool config and the generation config.
+fn request_body(
+    turns: Turns,
+    system: Vec<Part>,
+    declarations: Vec<wire::FunctionDeclaration>,
+    tool_config: Option<wire::ToolConfig>,
+    config: wire::GenerationConfig,
+) -> wire::Request {
+    wire::Request {
+        contents: turns.finish(),
+        system_instruction: system_instruction(system),
+        tools: (!declarations.is_empty()).then(|| {
+            vec![wire::Tool {
+                function_declarations: declarations,
+            }]
+        }),
+        tool_config,
+        generation_config: config.into_option(),
+    }
+}
+
 /// Builds `contents`, merging consecutive turns of the same role.
 #[derive(Default)]
 struct Turns {

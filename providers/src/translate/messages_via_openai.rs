@@ -21,7 +21,8 @@
 
 use serde_json::{Value, json};
 
-use super::{RequestOut, parse_request, require_model, stop_reason};
+use super::reply;
+use super::{RequestOut, parse_request, require_model, stop_reason, unsupported_block};
 use crate::anthropic::{self as a, Block, MessagesRequest, Role, Source};
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
 use crate::{Error, Usage};
@@ -29,6 +30,9 @@ use crate::{Error, Usage};
 /// OpenAI rejects a longer `user`; longer `metadata.user_id`s (Claude Code sends ~150
 /// characters) are dropped.
 const MAX_USER_LEN: usize = 64;
+
+/// Who the unsupported block errors name.
+const PROVIDER: &str = "an OpenAI-compatible provider";
 
 pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Error> {
     let req: MessagesRequest = parse_request(body)?;
@@ -155,7 +159,13 @@ fn user_messages(content: a::Content, out: &mut Vec<ChatMessage>) -> Result<(), 
                                 Block::Image { source, .. } => {
                                     tool_images.push(image_part(source)?)
                                 }
-                                other => return Err(unsupported_block(&other, "a tool result")),
+                                other => {
+                                    return Err(unsupported_block(
+                                        &other,
+                                        "a tool result",
+                                        PROVIDER,
+                                    ));
+                                }
                             }
                         }
                     }
@@ -168,7 +178,7 @@ fn user_messages(content: a::Content, out: &mut Vec<ChatMessage>) -> Result<(), 
             Block::Text { text, .. } => parts.push(text_part(text)),
             Block::Image { source, .. } => parts.push(image_part(source)?),
             Block::Document { source, title, .. } => parts.push(document_part(source, title)?),
-            other => return Err(unsupported_block(&other, "a user message")),
+            other => return Err(unsupported_block(&other, "a user message", PROVIDER)),
         }
     }
     if !tool_images.is_empty() {
@@ -212,7 +222,7 @@ fn assistant_message(content: a::Content) -> Result<ChatMessage, Error> {
                 },
             }),
             Block::Thinking { .. } | Block::RedactedThinking { .. } => {}
-            other => return Err(unsupported_block(&other, "an assistant message")),
+            other => return Err(unsupported_block(&other, "an assistant message", PROVIDER)),
         }
     }
     let content = if texts.is_empty() && !calls.is_empty() {
@@ -226,22 +236,6 @@ fn assistant_message(content: a::Content) -> Result<ChatMessage, Error> {
         refusal: None,
         name: None,
     })
-}
-
-fn unsupported_block(block: &Block, place: &str) -> Error {
-    let kind = match block {
-        Block::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
-        Block::Text { .. } => "text",
-        Block::Image { .. } => "image",
-        Block::Document { .. } => "document",
-        Block::ToolUse { .. } => "tool_use",
-        Block::ToolResult { .. } => "tool_result",
-        Block::Thinking { .. } => "thinking",
-        Block::RedactedThinking { .. } => "redacted_thinking",
-    };
-    Error::Unsupported(format!(
-        "content blocks of type {kind} in {place} cannot be sent to an OpenAI-compatible provider"
-    ))
 }
 
 fn image_part(source: Source) -> Result<ContentPart, Error> {
@@ -380,17 +374,15 @@ pub(super) fn response(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
             cache_control: None,
         });
     }
-    let out = a::MessagesResponse {
-        id: resp.id,
-        kind: "message".into(),
-        role: "assistant".into(),
-        model: resp.model,
+    let body = reply::message(
+        resp.id,
+        resp.model,
         content,
-        stop_reason: Some(stop_reason(choice.finish_reason.as_deref(), has_calls).into()),
-        stop_sequence: None,
-        usage: resp.usage.as_ref().map(messages_usage).unwrap_or_default(),
-    };
-    Ok((serde_json::to_vec(&out).map_err(Error::response)?, usage))
+        stop_reason(choice.finish_reason.as_deref(), has_calls),
+        None,
+        resp.usage.as_ref().map(messages_usage).unwrap_or_default(),
+    )?;
+    Ok((body, usage))
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 //! all the same and should be sent).
 
 mod bedrock;
+mod chat_out;
 mod chat_via_anthropic;
 mod gemini;
+mod messages_out;
 mod messages_via_openai;
 mod passthrough;
 
@@ -72,8 +74,17 @@ trait EventHandler: Send + Sync {
     }
     /// Closes the client's stream; `Err` if the upstream stream was cut short.
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error>;
-    fn usage(&self) -> &Usage;
-    fn output_started(&self) -> bool;
+    /// Usage and first output seen so far.
+    fn progress(&self) -> &Progress;
+}
+
+/// What the logs learn from a stream as it goes.
+#[derive(Default)]
+struct Progress {
+    /// Usage so far (complete once the stream has ended).
+    usage: Usage,
+    /// The first output token (text, reasoning or tool call delta) has been seen.
+    output_started: bool,
 }
 
 struct Driver<H> {
@@ -124,11 +135,11 @@ impl<H: EventHandler> StreamTranslator for Driver<H> {
     }
 
     fn usage(&self) -> &Usage {
-        self.handler.usage()
+        &self.handler.progress().usage
     }
 
     fn output_started(&self) -> bool {
-        self.handler.output_started()
+        self.handler.progress().output_started
     }
 }
 

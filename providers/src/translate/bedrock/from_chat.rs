@@ -15,21 +15,18 @@
 use serde_json::{Value, json};
 
 use super::wire::{self, ContentBlock, ConverseRequest, ToolResult, ToolUse};
-use super::{
-    Conversation, Converted, apply_tools, arguments, document_block, image_block, url_image_error,
-};
+use super::{Conversation, Converted, apply_tools, document_block, image_block, url_image_error};
 use crate::Error;
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
-use crate::translate::{is_http_url, parse_data_url, parse_request, require_model};
+use crate::translate::{
+    function_tool, is_http_url, parse_data_url, parse_request, require_model, single_choice,
+    stream_flags, tool_arguments,
+};
 
 pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<Converted, Error> {
     let req: ChatRequest = parse_request(body)?;
     let model = require_model(req.model, model)?;
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(Error::Unsupported(
-            "n > 1 is not supported by Bedrock providers".into(),
-        ));
-    }
+    single_choice(req.n, "Bedrock")?;
     let mut out = ConverseRequest::default();
     let mut conv = Conversation::default();
     for msg in req.messages {
@@ -62,7 +59,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<Converted, Err
                 for call in tool_calls.unwrap_or_default() {
                     blocks.push(ContentBlock {
                         tool_use: Some(ToolUse {
-                            input: arguments(&call.function.arguments, &call.function.name)?,
+                            input: tool_arguments(&call.function.arguments, &call.function.name)?,
                             tool_use_id: call.id,
                             name: call.function.name,
                         }),
@@ -103,13 +100,19 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<Converted, Err
         top_p: req.top_p,
         stop_sequences: stop_sequences(req.stop)?,
     };
-    let stream = req.stream.unwrap_or(false);
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    Ok((out, model, (stream, stream && !include_usage)))
+    Ok((
+        out,
+        model,
+        stream_flags(req.stream, req.stream_options.as_ref()),
+    ))
+}
+
+/// Appends a text block, and a cache point after it if the part asked for caching.
+fn push_text(out: &mut Vec<ContentBlock>, text: String, cached: bool) {
+    out.push(ContentBlock::text(text));
+    if cached {
+        out.push(ContentBlock::cache_point());
+    }
 }
 
 /// Text-only content (system prompts, assistant text) as text blocks.
@@ -123,12 +126,7 @@ fn text_blocks(content: o::Content, role: &str) -> Result<Vec<ContentBlock>, Err
                     ContentPart::Text {
                         text,
                         cache_control,
-                    } => {
-                        out.push(ContentBlock::text(text));
-                        if cache_control.is_some() {
-                            out.push(ContentBlock::cache_point());
-                        }
-                    }
+                    } => push_text(&mut out, text, cache_control.is_some()),
                     ContentPart::Refusal { refusal } => out.push(ContentBlock::text(refusal)),
                     _ => {
                         return Err(Error::InvalidRequest(format!(
@@ -153,12 +151,7 @@ fn user_blocks(content: o::Content) -> Result<Vec<ContentBlock>, Error> {
             ContentPart::Text {
                 text,
                 cache_control,
-            } => {
-                out.push(ContentBlock::text(text));
-                if cache_control.is_some() {
-                    out.push(ContentBlock::cache_point());
-                }
-            }
+            } => push_text(&mut out, text, cache_control.is_some()),
             ContentPart::Refusal { refusal } => out.push(ContentBlock::text(refusal)),
             ContentPart::ImageUrl { image_url } => out.push(image(&image_url.url)?),
             ContentPart::File { file } => match &file.file_data {
@@ -220,15 +213,8 @@ fn tool_content(content: o::Content) -> Result<Vec<ContentBlock>, Error> {
 }
 
 fn tool(t: o::Tool) -> Result<Value, Error> {
-    match (t.kind.as_str(), t.function) {
-        ("function", Some(f)) => Ok(wire::tool_spec(f.name, f.description, f.parameters)),
-        ("function", None) => Err(Error::InvalidRequest(
-            "function tools need a function".into(),
-        )),
-        (kind, _) => Err(Error::Unsupported(format!(
-            "tools of type {kind} are not supported by Bedrock providers"
-        ))),
-    }
+    let f = function_tool(t, "Bedrock")?;
+    Ok(wire::tool_spec(f.name, f.description, f.parameters))
 }
 
 /// The `toolChoice`, and whether the choice was `none`.

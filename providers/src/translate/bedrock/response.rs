@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::unique_id;
 use super::wire::{ConverseResponse, finish_reason, stop_reason, stop_sequence};
-use crate::anthropic::{Block, MessagesResponse};
+use crate::anthropic::Block;
 use crate::openai as o;
+use crate::translate::reply::{self, ChatAnswer};
 use crate::{Error, Usage};
 
 fn parse(body: &[u8]) -> Result<ConverseResponse, Error> {
@@ -23,18 +24,16 @@ fn parse(body: &[u8]) -> Result<ConverseResponse, Error> {
 
 pub(super) fn chat(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
     let resp = parse(body)?;
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut tool_calls = Vec::new();
+    let mut answer = ChatAnswer::default();
     for block in resp.output.message.content {
         if let Some(t) = block.text {
-            text.push_str(&t);
+            answer.text.push_str(&t);
         }
         if let Some(r) = block.reasoning_content.and_then(|r| r.reasoning_text) {
-            reasoning.push_str(&r.text);
+            answer.reasoning.push_str(&r.text);
         }
         if let Some(call) = block.tool_use {
-            tool_calls.push(o::ToolCall {
+            answer.tool_calls.push(o::ToolCall {
                 id: call.tool_use_id,
                 kind: "function".into(),
                 function: o::FunctionCall {
@@ -44,33 +43,9 @@ pub(super) fn chat(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
             });
         }
     }
-    let content = if text.is_empty() && !tool_calls.is_empty() {
-        None
-    } else {
-        Some(o::Text(text))
-    };
-    let out = o::ChatCompletion {
-        id: format!("chatcmpl-bdrk-{}", unique_id()),
-        object: "chat.completion".into(),
-        created: 0,
-        model: String::new(),
-        choices: vec![o::Choice {
-            index: 0,
-            message: o::ResponseMessage {
-                role: "assistant".into(),
-                content,
-                refusal: None,
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning: None,
-            },
-            logprobs: None,
-            finish_reason: Some(finish_reason(resp.stop_reason.as_deref()).into()),
-        }],
-        usage: Some(resp.usage.chat()),
-        system_fingerprint: None,
-    };
-    let bytes = serde_json::to_vec(&out).map_err(Error::response)?;
+    let id = format!("chatcmpl-bdrk-{}", unique_id());
+    let reason = finish_reason(resp.stop_reason.as_deref());
+    let bytes = reply::chat_completion(id, String::new(), answer, reason, resp.usage.chat())?;
     Ok((bytes, resp.usage.to_usage()))
 }
 
@@ -110,16 +85,13 @@ pub(super) fn messages(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
             });
         }
     }
-    let out = MessagesResponse {
-        id: format!("msg_bdrk_{}", unique_id()),
-        kind: "message".into(),
-        role: "assistant".into(),
-        model: String::new(),
+    let bytes = reply::message(
+        format!("msg_bdrk_{}", unique_id()),
+        String::new(),
         content,
-        stop_reason: Some(stop_reason(resp.stop_reason.as_deref()).into()),
-        stop_sequence: stop_sequence(resp.additional_model_response_fields.as_ref()),
-        usage: resp.usage.messages(),
-    };
-    let bytes = serde_json::to_vec(&out).map_err(Error::response)?;
+        stop_reason(resp.stop_reason.as_deref()),
+        stop_sequence(resp.additional_model_response_fields.as_ref()),
+        resp.usage.messages(),
+    )?;
     Ok((bytes, resp.usage.to_usage()))
 }

@@ -17,24 +17,22 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::wire::{GenerationConfig, Part, Request, Tool, ToolConfig};
+use super::wire::{GenerationConfig, Part, ToolConfig};
 use super::{
-    Turns, call_part, declaration, inline_part, model_request, response_part, result_object,
-    schema, system_instruction, text_part, url_part,
+    Turns, call_part, declaration, inline_part, model_request, request_body, response_part,
+    result_object, schema, text_part, url_part,
 };
 use crate::Error;
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
-use crate::translate::{ModelRequest, parse_request};
+use crate::translate::{
+    ModelRequest, function_tool, parse_request, single_choice, stream_flags, tool_arguments,
+};
 
 pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, Error> {
     let req: ChatRequest = parse_request(body)?;
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(Error::Unsupported(
-            "n > 1 is not supported by Gemini providers".into(),
-        ));
-    }
+    single_choice(req.n, "Gemini")?;
     let mut system = Vec::new();
     let mut turns = Turns::default();
     // Function name of each tool call id seen so far (a tool message names only the id).
@@ -57,7 +55,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, 
                 };
                 parts.extend(refusal.and_then(text_part));
                 for call in tool_calls.unwrap_or_default() {
-                    let args = arguments(&call.function.arguments, &call.function.name)?;
+                    let args = tool_arguments(&call.function.arguments, &call.function.name)?;
                     names.insert(call.id, call.function.name.clone());
                     parts.push(call_part(call.function.name, args));
                 }
@@ -79,21 +77,8 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, 
 
     let mut declarations = Vec::new();
     for t in req.tools.unwrap_or_default() {
-        match (t.kind.as_str(), t.function) {
-            ("function", Some(f)) => {
-                declarations.push(declaration(f.name, f.description, f.parameters.as_ref()));
-            }
-            ("function", None) => {
-                return Err(Error::InvalidRequest(
-                    "function tools need a function".into(),
-                ));
-            }
-            (kind, _) => {
-                return Err(Error::Unsupported(format!(
-                    "tools of type {kind} are not supported by Gemini providers"
-                )));
-            }
-        }
+        let f = function_tool(t, "Gemini")?;
+        declarations.push(declaration(f.name, f.description, f.parameters.as_ref()));
     }
     let has_tools = !declarations.is_empty();
     let tool_config = match req.tool_choice {
@@ -110,24 +95,9 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, 
     };
     extra_options(&req.extra, &mut config)?;
 
-    let stream = req.stream.unwrap_or(false);
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let out = Request {
-        contents: turns.finish(),
-        system_instruction: system_instruction(system),
-        tools: has_tools.then(|| {
-            vec![Tool {
-                function_declarations: declarations,
-            }]
-        }),
-        tool_config,
-        generation_config: config.into_option(),
-    };
-    model_request(out, req.model, model, stream, stream && !include_usage)
+    let (stream, hide_usage_chunk) = stream_flags(req.stream, req.stream_options.as_ref());
+    let out = request_body(turns, system, declarations, tool_config, config);
+    model_request(out, req.model, model, stream, hide_usage_chunk)
 }
 
 /// Text-only content (system prompts, assistant text) as text parts.
@@ -224,22 +194,6 @@ fn tool_parts(name: String, content: o::Content) -> Result<Vec<Part>, Error> {
     Ok(out)
 }
 
-/// Tool call arguments (a JSON text) as an object.
-fn arguments(args: &str, name: &str) -> Result<Value, Error> {
-    if args.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} must be a JSON object"
-        ))),
-        Err(e) => Err(Error::InvalidRequest(format!(
-            "arguments of tool call {name} are not valid JSON: {e}"
-        ))),
-    }
-}
-
 fn tool_config(choice: &Value) -> Result<Option<ToolConfig>, Error> {
     let config = match choice {
         Value::Null => return Ok(None),
@@ -332,6 +286,7 @@ fn extra_options(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn translate(body: Value) -> Result<Value, Error> {
         let out = request(body.to_string().as_bytes(), None)?;

@@ -18,14 +18,17 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::wire::{GenerationConfig, Part, Request, Tool, ToolConfig};
+use super::wire::{GenerationConfig, Part, ToolConfig};
 use super::{
-    Turns, call_part, declaration, file_part, inline_part, model_request, response_part,
-    result_object, system_instruction, text_part,
+    Turns, call_part, declaration, file_part, inline_part, model_request, request_body,
+    response_part, result_object, text_part,
 };
 use crate::Error;
 use crate::anthropic::{self as a, Block, MessagesRequest, Role, Source};
-use crate::translate::{ModelRequest, parse_request};
+use crate::translate::{ModelRequest, parse_request, unsupported_block};
+
+/// Who the unsupported block errors name.
+const PROVIDER: &str = "a Gemini provider";
 
 pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, Error> {
     let req: MessagesRequest = parse_request(body)?;
@@ -88,17 +91,7 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, 
         ..Default::default()
     };
     let stream = req.stream.unwrap_or(false);
-    let out = Request {
-        contents: turns.finish(),
-        system_instruction: system_instruction(system),
-        tools: has_tools.then(|| {
-            vec![Tool {
-                function_declarations: declarations,
-            }]
-        }),
-        tool_config,
-        generation_config: config.into_option(),
-    };
+    let out = request_body(turns, system, declarations, tool_config, config);
     // Anthropic streams always end with usage; there is no usage chunk to hide.
     model_request(out, req.model, model, stream, false)
 }
@@ -158,7 +151,9 @@ fn block_parts(
                             Block::Image { source, .. } => {
                                 extra.push(source_part(source, "image")?);
                             }
-                            other => return Err(unsupported(&other, "a tool result")),
+                            other => {
+                                return Err(unsupported_block(&other, "a tool result", PROVIDER));
+                            }
                         }
                     }
                 }
@@ -172,25 +167,9 @@ fn block_parts(
             parts.push(response_part(name, result_object(text, key)));
             parts.append(&mut extra);
         }
-        (other, _) => return Err(unsupported(&other, place)),
+        (other, _) => return Err(unsupported_block(&other, place, PROVIDER)),
     }
     Ok(())
-}
-
-fn unsupported(block: &Block, place: &str) -> Error {
-    let kind = match block {
-        Block::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
-        Block::Text { .. } => "text",
-        Block::Image { .. } => "image",
-        Block::Document { .. } => "document",
-        Block::ToolUse { .. } => "tool_use",
-        Block::ToolResult { .. } => "tool_result",
-        Block::Thinking { .. } => "thinking",
-        Block::RedactedThinking { .. } => "redacted_thinking",
-    };
-    Error::Unsupported(format!(
-        "content blocks of type {kind} in {place} cannot be sent to a Gemini provider"
-    ))
 }
 
 /// An image or document source as a part.

@@ -10,8 +10,9 @@
 //! `promptFeedback.blockReason`) is an empty answer that stopped for the content filter.
 
 use super::wire::{Part, Response, UsageMetadata};
-use crate::anthropic::{self as a, Block};
+use crate::anthropic::Block;
 use crate::openai as o;
+use crate::translate::reply::{self, ChatAnswer};
 use crate::translate::stop_reason;
 use crate::{Error, Usage};
 
@@ -82,17 +83,15 @@ fn parts(r: &Response) -> &[Part] {
 
 pub(super) fn chat(r: Response) -> Result<(Vec<u8>, Usage), Error> {
     let reason = finish(&r)?;
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut tool_calls = Vec::new();
+    let mut answer = ChatAnswer::default();
     for p in parts(&r) {
         if let Some(t) = p.thought_text() {
-            reasoning.push_str(t);
+            answer.reasoning.push_str(t);
         } else if let Some(t) = p.answer_text() {
-            text.push_str(t);
+            answer.text.push_str(t);
         } else if let Some(call) = &p.function_call {
-            tool_calls.push(o::ToolCall {
-                id: format!("call_{}", tool_calls.len()),
+            answer.tool_calls.push(o::ToolCall {
+                id: format!("call_{}", answer.tool_calls.len()),
                 kind: "function".into(),
                 function: o::FunctionCall {
                     name: call.name.clone(),
@@ -101,42 +100,15 @@ pub(super) fn chat(r: Response) -> Result<(Vec<u8>, Usage), Error> {
             });
         }
     }
-    let finish_reason = finish_reason(reason.as_deref(), !tool_calls.is_empty());
-    let content = if text.is_empty() && !tool_calls.is_empty() {
-        None
-    } else {
-        Some(o::Text(text))
-    };
-    let out = o::ChatCompletion {
-        id: response_id(&r),
-        object: "chat.completion".into(),
-        created: 0,
-        model: r.model_version.clone().unwrap_or_default(),
-        choices: vec![o::Choice {
-            index: 0,
-            message: o::ResponseMessage {
-                role: "assistant".into(),
-                content,
-                refusal: None,
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning: None,
-            },
-            logprobs: None,
-            finish_reason: Some(finish_reason.into()),
-        }],
-        usage: Some(
-            r.usage_metadata
-                .as_ref()
-                .map(UsageMetadata::chat_usage)
-                .unwrap_or_default(),
-        ),
-        system_fingerprint: None,
-    };
-    Ok((
-        serde_json::to_vec(&out).map_err(Error::response)?,
-        usage(&r),
-    ))
+    let finish_reason = finish_reason(reason.as_deref(), answer.has_tool_calls());
+    let chat_usage = r
+        .usage_metadata
+        .as_ref()
+        .map(UsageMetadata::chat_usage)
+        .unwrap_or_default();
+    let model = r.model_version.clone().unwrap_or_default();
+    let body = reply::chat_completion(response_id(&r), model, answer, finish_reason, chat_usage)?;
+    Ok((body, usage(&r)))
 }
 
 pub(super) fn messages(r: Response) -> Result<(Vec<u8>, Usage), Error> {
@@ -174,24 +146,18 @@ pub(super) fn messages(r: Response) -> Result<(Vec<u8>, Usage), Error> {
     // Gemini sends no empty text parts worth keeping; an empty text block would be rejected
     // if the client sent the message back.
     content.retain(|b| !matches!(b, Block::Text { text, .. } if text.is_empty()));
-    let out = a::MessagesResponse {
-        id: response_id(&r),
-        kind: "message".into(),
-        role: "assistant".into(),
-        model: r.model_version.clone().unwrap_or_default(),
+    let body = reply::message(
+        response_id(&r),
+        r.model_version.clone().unwrap_or_default(),
         content,
-        stop_reason: Some(anthropic_stop_reason(reason.as_deref(), calls > 0).into()),
-        stop_sequence: None,
-        usage: r
-            .usage_metadata
+        anthropic_stop_reason(reason.as_deref(), calls > 0),
+        None,
+        r.usage_metadata
             .as_ref()
             .map(UsageMetadata::messages_usage)
             .unwrap_or_default(),
-    };
-    Ok((
-        serde_json::to_vec(&out).map_err(Error::response)?,
-        usage(&r),
-    ))
+    )?;
+    Ok((body, usage(&r)))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ mod to_messages;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{NotImplemented, StreamTranslator};
+use super::{NotImplemented, Progress, StreamTranslator};
 use crate::translate::bedrock::wire::ConverseUsage;
 use crate::{ClientApi, Error, Usage};
 use frame::{Frame, FrameDecoder};
@@ -95,8 +95,8 @@ trait Client: Send + Sync {
     fn fail(&mut self, kind: Option<&str>, message: &str, out: &mut Vec<u8>) -> Result<(), Error>;
     /// Closes the client's stream; `Err` if the upstream stream was cut short.
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error>;
-    fn usage(&self) -> &Usage;
-    fn output_started(&self) -> bool;
+    /// Usage and first output seen so far.
+    fn progress(&self) -> &Progress;
 }
 
 /// Decodes the binary stream and feeds a [`Client`].
@@ -172,11 +172,11 @@ impl<C: Client> StreamTranslator for EventStreamDriver<C> {
     }
 
     fn usage(&self) -> &Usage {
-        self.client.usage()
+        &self.client.progress().usage
     }
 
     fn output_started(&self) -> bool {
-        self.client.output_started()
+        self.client.progress().output_started
     }
 }
 

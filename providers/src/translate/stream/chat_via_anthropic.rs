@@ -9,125 +9,48 @@
 
 use serde_json::Value;
 
-use super::{DONE, EventHandler, TRUNCATED_MESSAGE, openai_error_event, truncated};
+use super::EventHandler;
+use super::chat_out::ChatOut;
+use crate::Error;
 use crate::anthropic::{Block, BlockDelta, MessagesUsage, StreamEvent};
-use crate::openai::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
-use crate::sse::{self, RawEvent};
+use crate::sse::RawEvent;
+use crate::translate::stream::Progress;
 use crate::translate::{chat_via_anthropic::chat_usage, finish_reason};
-use crate::{Error, Usage};
 
 pub(in crate::translate) struct AnthropicToChat {
-    include_usage: bool,
-    usage: Usage,
+    out: ChatOut,
     counts: MessagesUsage,
-    id: String,
-    model: String,
-    /// OpenAI tool call index of each Anthropic block index that is a tool call.
-    tool_blocks: Vec<(u32, u32)>,
-    output_started: bool,
-    /// A stop reason was seen (the stream is complete even without `message_stop`).
-    complete: bool,
-    /// `[DONE]` sent; everything after is ignored.
-    done: bool,
 }
 
 impl AnthropicToChat {
     pub(in crate::translate) fn new(include_usage: bool) -> Self {
         Self {
-            include_usage,
-            usage: Usage::default(),
+            out: ChatOut::new(include_usage, false, String::new()),
             counts: MessagesUsage::default(),
-            id: String::new(),
-            model: String::new(),
-            tool_blocks: Vec::new(),
-            output_started: false,
-            complete: false,
-            done: false,
         }
-    }
-
-    fn chunk(&self, delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: 0,
-            model: self.model.clone(),
-            system_fingerprint: None,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish_reason.map(str::to_string),
-            }],
-            usage: None,
-            error: None,
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<u8>, delta: Delta, finish: Option<&str>) -> Result<(), Error> {
-        sse::write_json_event(out, None, &self.chunk(delta, finish))
-    }
-
-    fn tool_delta(&mut self, out: &mut Vec<u8>, d: ToolCallDelta) -> Result<(), Error> {
-        self.output_started = true;
-        let delta = Delta {
-            tool_calls: Some(vec![d]),
-            ..Default::default()
-        };
-        self.emit(out, delta, None)
-    }
-
-    /// The usage chunk (if asked for) and `[DONE]`.
-    fn close(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.include_usage {
-            let mut chunk = self.chunk(Delta::default(), None);
-            chunk.choices.clear();
-            chunk.usage = Some(chat_usage(&self.counts));
-            sse::write_json_event(out, None, &chunk)?;
-        }
-        out.extend_from_slice(DONE);
-        self.done = true;
-        Ok(())
     }
 
     fn handle(&mut self, event: StreamEvent, out: &mut Vec<u8>) -> Result<(), Error> {
         match event {
             StreamEvent::MessageStart { message } => {
-                self.id = message.id;
-                self.model = message.model;
-                self.usage.note_model(&self.model);
+                self.out.id = message.id;
+                self.out.model = message.model;
+                self.out.progress.usage.note_model(&self.out.model);
                 self.counts = message.usage;
-                self.counts.apply(&mut self.usage);
-                let delta = Delta {
-                    role: Some("assistant".into()),
-                    content: Some(String::new()),
-                    ..Default::default()
-                };
-                self.emit(out, delta, None)?;
+                self.counts.apply(&mut self.out.progress.usage);
+                self.out.role_chunk(out)?;
             }
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
             } => match content_block {
-                Block::Text { text, .. } => self.text(out, text)?,
-                Block::Thinking { thinking, .. } => self.thinking(out, thinking)?,
+                Block::Text { text, .. } => self.out.content_delta(out, text)?,
+                Block::Thinking { thinking, .. } => self.out.reasoning_delta(out, thinking)?,
                 Block::ToolUse {
                     id, name, input, ..
                 } => {
-                    let tool_index = self.tool_blocks.len() as u32;
-                    self.tool_blocks.push((index, tool_index));
-                    self.tool_delta(
-                        out,
-                        ToolCallDelta {
-                            index: Some(tool_index),
-                            id: Some(id),
-                            kind: Some("function".into()),
-                            function: Some(FunctionDelta {
-                                name: Some(name),
-                                arguments: Some(String::new()),
-                            }),
-                        },
-                    )?;
+                    self.out
+                        .tool_call_start(out, index, id, name, String::new())?;
                     // Input is normally `{}` here and streamed as deltas; send any given now.
                     if input.as_object().is_some_and(|o| !o.is_empty()) {
                         let args = serde_json::to_string(&input).map_err(Error::response)?;
@@ -137,8 +60,10 @@ impl AnthropicToChat {
                 _ => {}
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                BlockDelta::TextDelta { text } => self.text(out, text)?,
-                BlockDelta::ThinkingDelta { thinking } => self.thinking(out, thinking)?,
+                BlockDelta::TextDelta { text } => self.out.content_delta(out, text)?,
+                BlockDelta::ThinkingDelta { thinking } => {
+                    self.out.reasoning_delta(out, thinking)?
+                }
                 BlockDelta::InputJsonDelta { partial_json } => {
                     self.arguments(out, index, partial_json)?
                 }
@@ -146,69 +71,29 @@ impl AnthropicToChat {
             },
             StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(u) = usage {
-                    u.apply(&mut self.counts, &mut self.usage);
+                    u.apply(&mut self.counts, &mut self.out.progress.usage);
                 }
                 if let Some(reason) = delta.stop_reason {
-                    self.complete = true;
-                    self.emit(out, Delta::default(), Some(finish_reason(Some(&reason))))?;
+                    self.out.finish(out, finish_reason(Some(&reason)))?;
                 }
             }
-            StreamEvent::MessageStop => self.close(out)?,
+            StreamEvent::MessageStop => self.out.close(out, chat_usage(&self.counts))?,
             StreamEvent::Error { error } => {
                 let kind = (!error.kind.is_empty()).then_some(error.kind.as_str());
-                openai_error_event(out, kind, &error.message)?;
-                out.extend_from_slice(DONE);
-                self.done = true;
+                self.out.error(out, kind, &error.message)?;
             }
             StreamEvent::ContentBlockStop { .. } | StreamEvent::Ping | StreamEvent::Other(_) => {}
         }
         Ok(())
     }
 
-    fn text(&mut self, out: &mut Vec<u8>, text: String) -> Result<(), Error> {
-        if text.is_empty() {
-            return Ok(());
-        }
-        self.output_started = true;
-        let delta = Delta {
-            content: Some(text),
-            ..Default::default()
-        };
-        self.emit(out, delta, None)
-    }
-
-    fn thinking(&mut self, out: &mut Vec<u8>, thinking: String) -> Result<(), Error> {
-        if thinking.is_empty() {
-            return Ok(());
-        }
-        self.output_started = true;
-        let delta = Delta {
-            reasoning_content: Some(thinking),
-            ..Default::default()
-        };
-        self.emit(out, delta, None)
-    }
-
     fn arguments(&mut self, out: &mut Vec<u8>, block: u32, args: String) -> Result<(), Error> {
-        if args.is_empty() {
+        if self.out.tool_args_delta(out, block, args)? {
             return Ok(());
         }
-        let Some(&(_, tool_index)) = self.tool_blocks.iter().find(|(b, _)| *b == block) else {
-            return Err(Error::InvalidResponse(format!(
-                "input_json_delta for block {block}, which is not a tool_use block"
-            )));
-        };
-        self.tool_delta(
-            out,
-            ToolCallDelta {
-                index: Some(tool_index),
-                function: Some(FunctionDelta {
-                    name: None,
-                    arguments: Some(args),
-                }),
-                ..Default::default()
-            },
-        )
+        Err(Error::InvalidResponse(format!(
+            "input_json_delta for block {block}, which is not a tool_use block"
+        )))
     }
 }
 
@@ -264,7 +149,7 @@ fn parse_event(data: &str) -> Result<StreamEvent, Error> {
 
 impl EventHandler for AnthropicToChat {
     fn event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done || !ev.has_data {
+        if self.out.done || !ev.has_data {
             return Ok(());
         }
         let event = parse_event(&ev.event.data)?;
@@ -272,23 +157,10 @@ impl EventHandler for AnthropicToChat {
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done {
-            return Ok(());
-        }
-        if self.complete {
-            return self.close(out);
-        }
-        openai_error_event(out, None, TRUNCATED_MESSAGE)?;
-        out.extend_from_slice(DONE);
-        self.done = true;
-        Err(truncated())
+        self.out.end(out, chat_usage(&self.counts))
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.out.progress
     }
 }

@@ -17,11 +17,12 @@
 mod to_chat;
 mod to_messages;
 
-use super::passthrough::terminated;
+use super::passthrough::forward_last;
 use super::{Driver, NotImplemented, StreamTranslator};
 use super::{EventHandler, TRUNCATED_MESSAGE, truncated};
 use crate::sse::RawEvent;
 use crate::translate::gemini::wire::Response;
+use crate::translate::stream::Progress;
 use crate::{ClientApi, Error, Usage, WireFormat};
 
 /// The translator for a Gemini stream (`from` Gemini) or a Gemini client (`api`).
@@ -87,8 +88,7 @@ fn error_kind(status: Option<&str>, anthropic: bool) -> Option<&'static str> {
 /// all the same. A stream cut short gets a Google error object as its last event.
 #[derive(Default)]
 struct Passthrough {
-    usage: Usage,
-    output_started: bool,
+    progress: Progress,
     complete: bool,
 }
 
@@ -101,12 +101,12 @@ impl Passthrough {
             return;
         };
         if let Some(u) = &r.usage_metadata {
-            u.apply(&mut self.usage);
+            u.apply(&mut self.progress.usage);
         }
         if let Some(m) = &r.model_version {
-            self.usage.note_model(m);
+            self.progress.usage.note_model(m);
         }
-        self.output_started |= has_output(&r);
+        self.progress.output_started |= has_output(&r);
         self.complete |= ends_answer(&r);
     }
 }
@@ -119,12 +119,7 @@ impl EventHandler for Passthrough {
     }
 
     fn last_event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if !ev.has_data || serde_json::from_str::<serde_json::Value>(&ev.event.data).is_err() {
-            return Err(truncated());
-        }
-        self.read(&ev);
-        out.extend_from_slice(&terminated(ev.raw));
-        Ok(())
+        forward_last(ev, out, |ev| self.read(ev))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -140,12 +135,8 @@ impl EventHandler for Passthrough {
         Err(truncated())
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.progress
     }
 }
 

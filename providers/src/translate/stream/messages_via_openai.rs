@@ -13,15 +13,15 @@
 
 use serde_json::{Value, json};
 
-use super::{EventHandler, TRUNCATED_MESSAGE, anthropic_error_event, truncated};
-use crate::anthropic::{
-    Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, MessagesUsage, StreamEvent,
-};
+use super::EventHandler;
+use super::messages_out::{MessagesOut, delta_usage};
+use crate::Error;
+use crate::anthropic::{Block, BlockDelta, MessagesUsage};
 use crate::openai::{ChatChunk, ToolCallDelta};
-use crate::sse::{self, RawEvent};
+use crate::sse::RawEvent;
 use crate::translate::messages_via_openai::messages_usage;
 use crate::translate::stop_reason;
-use crate::{Error, Usage};
+use crate::translate::stream::Progress;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -33,86 +33,30 @@ enum Kind {
 
 #[derive(Default)]
 pub(in crate::translate) struct OpenAiToMessages {
-    usage: Usage,
+    out: MessagesOut<Kind>,
     counts: MessagesUsage,
-    started: bool,
-    /// The open block: its index and kind.
-    open: Option<(u32, Kind)>,
-    next_index: u32,
     /// Tool calls seen: OpenAI index, id, Anthropic block index.
     tools: Vec<(u32, Option<String>, u32)>,
     finish_reason: Option<String>,
-    output_started: bool,
-    /// `message_stop` (or an error) sent; everything after is ignored.
-    stopped: bool,
 }
 
 impl OpenAiToMessages {
-    fn send(out: &mut Vec<u8>, event: &StreamEvent, name: &str) -> Result<(), Error> {
-        sse::write_json_event(out, Some(name), event)
-    }
-
     fn start_message(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.started {
+        if self.out.started {
             return Ok(());
         }
-        self.started = true;
-        let message = MessagesResponse {
-            id: chunk.id.clone(),
-            kind: "message".into(),
-            role: "assistant".into(),
-            model: chunk.model.clone(),
-            content: Vec::new(),
-            stop_reason: None,
-            stop_sequence: None,
-            usage: chunk
-                .usage
-                .as_ref()
-                .map(messages_usage)
-                .unwrap_or(MessagesUsage {
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    cache_creation_input_tokens: None,
-                    cache_read_input_tokens: None,
-                }),
-        };
-        Self::send(out, &StreamEvent::MessageStart { message }, "message_start")
-    }
-
-    fn close_block(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if let Some((index, _)) = self.open.take() {
-            Self::send(
-                out,
-                &StreamEvent::ContentBlockStop { index },
-                "content_block_stop",
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Makes sure a block of `kind` is open (closing another); returns its index.
-    fn open_block(&mut self, kind: Kind, block: Block, out: &mut Vec<u8>) -> Result<u32, Error> {
-        if let Some((index, k)) = self.open
-            && k == kind
-        {
-            return Ok(index);
-        }
-        self.close_block(out)?;
-        let index = self.next_index;
-        self.next_index += 1;
-        self.open = Some((index, kind));
-        let start = StreamEvent::ContentBlockStart {
-            index,
-            content_block: block,
-        };
-        Self::send(out, &start, "content_block_start")?;
-        Ok(index)
-    }
-
-    fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.output_started = true;
-        let event = StreamEvent::ContentBlockDelta { index, delta };
-        Self::send(out, &event, "content_block_delta")
+        let usage = chunk
+            .usage
+            .as_ref()
+            .map(messages_usage)
+            .unwrap_or(MessagesUsage {
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_creation_input_tokens: None,
+                cache_read_input_tokens: None,
+            });
+        self.out
+            .message_start(out, chunk.id.clone(), chunk.model.clone(), usage)
     }
 
     fn tool_call(&mut self, call: ToolCallDelta, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -133,48 +77,29 @@ impl OpenAiToMessages {
                 let pos = self.tools.len();
                 let openai_index = call.index.unwrap_or(pos as u32);
                 let id = call.id.clone().unwrap_or_else(|| format!("call_{pos}"));
-                let block = Block::ToolUse {
+                let block = || Block::ToolUse {
                     id: id.clone(),
                     name: function.name.clone().unwrap_or_default(),
                     input: json!({}),
                     cache_control: None,
                 };
-                let index = self.open_block(Kind::Tool(pos), block, out)?;
+                let index = self.out.block_for(out, Kind::Tool(pos), block)?;
                 self.tools.push((openai_index, Some(id), index));
                 pos
             }
         };
         if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
             let index = self.tools[pos].2;
-            self.delta(
-                index,
-                BlockDelta::InputJsonDelta { partial_json: args },
-                out,
-            )?;
+            let delta = BlockDelta::InputJsonDelta { partial_json: args };
+            self.out.delta(out, index, delta)?;
         }
         Ok(())
     }
 
     /// `message_delta` and `message_stop`.
     fn stop(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.close_block(out)?;
         let reason = stop_reason(self.finish_reason.as_deref(), !self.tools.is_empty());
-        let delta = StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(reason.into()),
-                stop_sequence: None,
-            },
-            usage: Some(DeltaUsage {
-                output_tokens: Some(self.counts.output_tokens),
-                input_tokens: Some(self.counts.input_tokens),
-                cache_creation_input_tokens: None,
-                cache_read_input_tokens: self.counts.cache_read_input_tokens,
-            }),
-        };
-        Self::send(out, &delta, "message_delta")?;
-        Self::send(out, &StreamEvent::MessageStop, "message_stop")?;
-        self.stopped = true;
-        Ok(())
+        self.out.stop(out, reason, None, delta_usage(&self.counts))
     }
 
     fn chunk(&mut self, chunk: ChatChunk, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -183,44 +108,42 @@ impl OpenAiToMessages {
                 .get("message")
                 .and_then(Value::as_str)
                 .map_or_else(|| err.to_string(), str::to_string);
-            self.close_block(out)?;
-            anthropic_error_event(out, None, &message)?;
-            self.stopped = true;
-            return Ok(());
+            return self.out.error(out, None, &message);
         }
-        self.usage.note_model(&chunk.model);
+        self.out.progress.usage.note_model(&chunk.model);
         self.start_message(&chunk, out)?;
         if let Some(u) = &chunk.usage {
-            u.apply(&mut self.usage);
+            u.apply(&mut self.out.progress.usage);
             self.counts = messages_usage(u);
         }
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
             let d = choice.delta;
             if let Some(r) = d.reasoning_text().map(str::to_string) {
-                let block = Block::Thinking {
+                let block = || Block::Thinking {
                     thinking: String::new(),
                     signature: String::new(),
                 };
-                let index = self.open_block(Kind::Thinking, block, out)?;
-                self.delta(index, BlockDelta::ThinkingDelta { thinking: r }, out)?;
+                let index = self.out.block_for(out, Kind::Thinking, block)?;
+                self.out
+                    .delta(out, index, BlockDelta::ThinkingDelta { thinking: r })?;
             }
             for text in [d.content, d.refusal].into_iter().flatten() {
                 if text.is_empty() {
                     continue;
                 }
-                let block = Block::Text {
+                let block = || Block::Text {
                     text: String::new(),
                     citations: None,
                     cache_control: None,
                 };
-                let index = self.open_block(Kind::Text, block, out)?;
-                self.delta(index, BlockDelta::TextDelta { text }, out)?;
+                let index = self.out.block_for(out, Kind::Text, block)?;
+                self.out.delta(out, index, BlockDelta::TextDelta { text })?;
             }
             for call in d.tool_calls.unwrap_or_default() {
                 self.tool_call(call, out)?;
             }
             if let Some(reason) = choice.finish_reason {
-                self.close_block(out)?;
+                self.out.close_block(out)?;
                 self.finish_reason = Some(reason);
             }
         }
@@ -230,7 +153,7 @@ impl OpenAiToMessages {
 
 impl EventHandler for OpenAiToMessages {
     fn event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.stopped || !ev.has_data {
+        if self.out.stopped || !ev.has_data {
             return Ok(());
         }
         let data = ev.event.data.trim();
@@ -242,31 +165,24 @@ impl EventHandler for OpenAiToMessages {
             .map_err(|e| Error::InvalidResponse(format!("stream chunk is not valid: {e}")))?;
         let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
         self.chunk(chunk, out)?;
-        if usage_only && self.finish_reason.is_some() && !self.stopped {
+        if usage_only && self.finish_reason.is_some() && !self.out.stopped {
             self.stop(out)?;
         }
         Ok(())
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.stopped {
+        if self.out.stopped {
             return Ok(());
         }
         if self.finish_reason.is_some() {
             return self.stop(out);
         }
-        self.close_block(out)?;
-        anthropic_error_event(out, None, TRUNCATED_MESSAGE)?;
-        self.stopped = true;
-        Err(truncated())
+        self.out.truncated_end(out)
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.out.progress
     }
 }
 
@@ -274,6 +190,7 @@ impl EventHandler for OpenAiToMessages {
 mod tests {
     use super::super::StreamTranslator;
     use super::*;
+    use crate::Usage;
 
     fn run(input: &str) -> (String, Usage) {
         let mut t = super::super::Driver::new(OpenAiToMessages::default());

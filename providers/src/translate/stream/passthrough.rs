@@ -6,14 +6,15 @@
 use super::{
     DONE, EventHandler, TRUNCATED_MESSAGE, anthropic_error_event, openai_error_event, truncated,
 };
+use crate::Error;
 use crate::anthropic::{BlockDelta, MessagesUsage, StreamEvent};
 use crate::openai::ChatChunk;
 use crate::sse::RawEvent;
-use crate::{Error, Usage};
+use crate::translate::stream::Progress;
 
 /// Raw bytes of a last event, completed with the blank line it lacked. (A last block that
 /// has no data or whose data is not JSON was cut and is dropped.)
-pub(super) fn terminated(mut raw: Vec<u8>) -> Vec<u8> {
+fn terminated(mut raw: Vec<u8>) -> Vec<u8> {
     while !(raw.ends_with(b"\n\n") || raw.ends_with(b"\r\n\r\n") || raw.ends_with(b"\r\r")) {
         if raw.ends_with(b"\r") && !raw.ends_with(b"\r\n") {
             raw.push(b'\r');
@@ -24,11 +25,25 @@ pub(super) fn terminated(mut raw: Vec<u8>) -> Vec<u8> {
     raw
 }
 
+/// Forwards the last event of a stream (read on the way by `read`) if its data is JSON,
+/// completed with the blank line it lacked; `Err` (the stream was cut) if not.
+pub(super) fn forward_last(
+    ev: RawEvent,
+    out: &mut Vec<u8>,
+    read: impl FnOnce(&RawEvent),
+) -> Result<(), Error> {
+    if !ev.has_data || serde_json::from_str::<serde_json::Value>(&ev.event.data).is_err() {
+        return Err(truncated());
+    }
+    read(&ev);
+    out.extend_from_slice(&terminated(ev.raw));
+    Ok(())
+}
+
 /// OpenAI chunks to an OpenAI client.
 pub(super) struct OpenAiPassthrough {
     hide_usage_chunk: bool,
-    usage: Usage,
-    output_started: bool,
+    progress: Progress,
     /// `[DONE]` seen.
     done: bool,
     /// A `finish_reason` or an error seen: the stream is complete even without `[DONE]`.
@@ -39,8 +54,7 @@ impl OpenAiPassthrough {
     pub(super) fn new(hide_usage_chunk: bool) -> Self {
         Self {
             hide_usage_chunk,
-            usage: Usage::default(),
-            output_started: false,
+            progress: Progress::default(),
             done: false,
             complete: false,
         }
@@ -59,17 +73,17 @@ impl OpenAiPassthrough {
         let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) else {
             return true;
         };
-        self.usage.note_model(&chunk.model);
+        self.progress.usage.note_model(&chunk.model);
         if chunk.error.is_some() {
             self.complete = true;
         }
         for c in &chunk.choices {
-            self.output_started |= c.delta.has_output();
+            self.progress.output_started |= c.delta.has_output();
             self.complete |= c.finish_reason.is_some();
         }
         match &chunk.usage {
             Some(u) => {
-                u.apply(&mut self.usage);
+                u.apply(&mut self.progress.usage);
                 !(self.hide_usage_chunk && chunk.choices.is_empty())
             }
             None => true,
@@ -109,22 +123,17 @@ impl EventHandler for OpenAiPassthrough {
         if cut { Err(truncated()) } else { Ok(()) }
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.progress
     }
 }
 
 /// Anthropic events to an Anthropic client.
 #[derive(Default)]
 pub(super) struct AnthropicPassthrough {
-    usage: Usage,
+    progress: Progress,
     /// The usage as Anthropic counts it (message_delta updates parts of it).
     counts: MessagesUsage,
-    output_started: bool,
     /// `message_stop` or an error seen.
     stopped: bool,
     /// A `stop_reason` seen (only `message_stop` is missing).
@@ -141,12 +150,12 @@ impl AnthropicPassthrough {
         };
         match event {
             StreamEvent::MessageStart { message } => {
-                self.usage.note_model(&message.model);
+                self.progress.usage.note_model(&message.model);
                 self.counts = message.usage;
-                self.counts.apply(&mut self.usage);
+                self.counts.apply(&mut self.progress.usage);
             }
             StreamEvent::ContentBlockDelta { delta, .. } => {
-                self.output_started |= match delta {
+                self.progress.output_started |= match delta {
                     BlockDelta::TextDelta { text } => !text.is_empty(),
                     BlockDelta::InputJsonDelta { partial_json } => !partial_json.is_empty(),
                     BlockDelta::ThinkingDelta { thinking } => !thinking.is_empty(),
@@ -156,7 +165,7 @@ impl AnthropicPassthrough {
             StreamEvent::ContentBlockStart { .. } => {}
             StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(u) = usage {
-                    u.apply(&mut self.counts, &mut self.usage);
+                    u.apply(&mut self.counts, &mut self.progress.usage);
                 }
                 self.complete |= delta.stop_reason.is_some();
             }
@@ -174,12 +183,7 @@ impl EventHandler for AnthropicPassthrough {
     }
 
     fn last_event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if !ev.has_data || serde_json::from_str::<serde_json::Value>(&ev.event.data).is_err() {
-            return Err(truncated());
-        }
-        self.read(&ev);
-        out.extend_from_slice(&terminated(ev.raw));
-        Ok(())
+        forward_last(ev, out, |ev| self.read(ev))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -194,11 +198,7 @@ impl EventHandler for AnthropicPassthrough {
         Err(truncated())
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.progress
     }
 }

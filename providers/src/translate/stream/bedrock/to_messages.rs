@@ -13,14 +13,12 @@
 use serde_json::json;
 
 use super::{Client, Delta, Event, error_types};
-use crate::anthropic::{
-    Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, MessagesUsage, StreamEvent,
-};
-use crate::sse;
+use crate::Error;
+use crate::anthropic::{Block, BlockDelta, DeltaUsage, MessagesUsage};
 use crate::translate::bedrock::unique_id;
 use crate::translate::bedrock::wire::{ConverseUsage, stop_reason};
-use crate::translate::stream::{TRUNCATED_MESSAGE, anthropic_error_event, truncated};
-use crate::{Error, Usage};
+use crate::translate::stream::Progress;
+use crate::translate::stream::messages_out::MessagesOut;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -30,72 +28,42 @@ enum Kind {
 }
 
 pub(super) struct BedrockToMessages {
-    usage: Usage,
+    /// Open blocks are told apart by their Bedrock index and kind.
+    out: MessagesOut<(u32, Kind)>,
     counts: ConverseUsage,
     id: String,
-    /// `message_start` was sent.
-    started: bool,
-    /// The open block: Bedrock index, kind, Anthropic index.
-    open: Option<(u32, Kind, u32)>,
-    next_index: u32,
     /// Tool use blocks: Bedrock index, Anthropic index.
     tools: Vec<(u32, u32)>,
     /// `messageStop` was seen: the stop reason and sequence.
     stop: Option<(Option<String>, Option<String>)>,
     /// `metadata` was seen.
     metadata: bool,
-    output_started: bool,
-    /// `message_stop` (or an error) sent; everything after is ignored.
-    done: bool,
-}
-
-fn send(out: &mut Vec<u8>, event: &StreamEvent, name: &str) -> Result<(), Error> {
-    sse::write_json_event(out, Some(name), event)
 }
 
 impl BedrockToMessages {
     pub(super) fn new() -> Self {
         Self {
-            usage: Usage::default(),
+            out: MessagesOut::default(),
             counts: ConverseUsage::default(),
             id: format!("msg_bdrk_{}", unique_id()),
-            started: false,
-            open: None,
-            next_index: 0,
             tools: Vec::new(),
             stop: None,
             metadata: false,
-            output_started: false,
-            done: false,
         }
     }
 
+    /// `message_start`, once.
     fn start(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if std::mem::replace(&mut self.started, true) {
+        if self.out.started {
             return Ok(());
         }
-        let message = MessagesResponse {
-            id: self.id.clone(),
-            kind: "message".into(),
-            role: "assistant".into(),
-            model: String::new(),
-            content: Vec::new(),
-            stop_reason: None,
-            stop_sequence: None,
-            usage: MessagesUsage::default(),
-        };
-        send(out, &StreamEvent::MessageStart { message }, "message_start")
+        let usage = MessagesUsage::default();
+        self.out
+            .message_start(out, self.id.clone(), String::new(), usage)
     }
 
-    fn close_block(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if let Some((_, _, index)) = self.open.take() {
-            let stop = StreamEvent::ContentBlockStop { index };
-            send(out, &stop, "content_block_stop")?;
-        }
-        Ok(())
-    }
-
-    /// Opens a new block (closing the open one); returns its Anthropic index.
+    /// Opens a new block (after `message_start`, closing the open block); returns its
+    /// Anthropic index.
     fn open_block(
         &mut self,
         bedrock_index: u32,
@@ -104,16 +72,7 @@ impl BedrockToMessages {
         out: &mut Vec<u8>,
     ) -> Result<u32, Error> {
         self.start(out)?;
-        self.close_block(out)?;
-        let index = self.next_index;
-        self.next_index += 1;
-        self.open = Some((bedrock_index, kind, index));
-        let start = StreamEvent::ContentBlockStart {
-            index,
-            content_block: block,
-        };
-        send(out, &start, "content_block_start")?;
-        Ok(index)
+        self.out.open_block(out, (bedrock_index, kind), block)
     }
 
     /// The Anthropic index of the open block for `bedrock_index` of `kind`, opening one
@@ -125,19 +84,8 @@ impl BedrockToMessages {
         block: impl FnOnce() -> Block,
         out: &mut Vec<u8>,
     ) -> Result<u32, Error> {
-        match self.open {
-            Some((b, k, index)) if b == bedrock_index && k == kind => Ok(index),
-            _ => self.open_block(bedrock_index, kind, block(), out),
-        }
-    }
-
-    fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.output_started = true;
-        send(
-            out,
-            &StreamEvent::ContentBlockDelta { index, delta },
-            "content_block_delta",
-        )
+        self.start(out)?;
+        self.out.block_for(out, (bedrock_index, kind), block)
     }
 
     fn content(&mut self, index: u32, delta: Delta, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -154,7 +102,7 @@ impl BedrockToMessages {
                 };
                 let i = self.block_for(index, Kind::Text, text_block, out)?;
                 if !text.is_empty() {
-                    self.delta(i, BlockDelta::TextDelta { text }, out)?;
+                    self.out.delta(out, i, BlockDelta::TextDelta { text })?;
                 }
             }
             Delta::Reasoning(thinking_text) => {
@@ -163,21 +111,22 @@ impl BedrockToMessages {
                     let d = BlockDelta::ThinkingDelta {
                         thinking: thinking_text,
                     };
-                    self.delta(i, d, out)?;
+                    self.out.delta(out, i, d)?;
                 }
             }
             Delta::Signature(signature) => {
                 let i = self.block_for(index, Kind::Thinking, thinking, out)?;
-                self.delta(i, BlockDelta::SignatureDelta { signature }, out)?;
+                self.out
+                    .delta(out, i, BlockDelta::SignatureDelta { signature })?;
             }
             Delta::Redacted(data) => {
                 self.open_block(index, Kind::Thinking, Block::RedactedThinking { data }, out)?;
-                self.output_started = true;
-                self.close_block(out)?;
+                self.out.progress.output_started = true;
+                self.out.close_block(out)?;
             }
             Delta::ToolInput(partial_json) => {
-                let i = match self.open {
-                    Some((b, Kind::Tool, i)) if b == index => i,
+                let i = match self.out.open() {
+                    Some((i, (b, Kind::Tool))) if b == index => i,
                     // A piece for a tool block already closed goes to that block's index.
                     _ => match self.tools.iter().find(|(b, _)| *b == index) {
                         Some(&(_, i)) => i,
@@ -190,7 +139,8 @@ impl BedrockToMessages {
                     },
                 };
                 if !partial_json.is_empty() {
-                    self.delta(i, BlockDelta::InputJsonDelta { partial_json }, out)?;
+                    let d = BlockDelta::InputJsonDelta { partial_json };
+                    self.out.delta(out, i, d)?;
                 }
             }
         }
@@ -200,31 +150,22 @@ impl BedrockToMessages {
     /// `message_delta` and `message_stop`.
     fn finish_message(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
         self.start(out)?;
-        self.close_block(out)?;
         let (reason, sequence) = self.stop.clone().unwrap_or_default();
         let c = &self.counts;
-        let delta = StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(stop_reason(reason.as_deref()).into()),
-                stop_sequence: sequence,
-            },
-            usage: Some(DeltaUsage {
-                output_tokens: Some(c.output_tokens),
-                input_tokens: Some(c.input_tokens),
-                cache_creation_input_tokens: c.cache_write_input_tokens,
-                cache_read_input_tokens: c.cache_read_input_tokens,
-            }),
+        let usage = DeltaUsage {
+            output_tokens: Some(c.output_tokens),
+            input_tokens: Some(c.input_tokens),
+            cache_creation_input_tokens: c.cache_write_input_tokens,
+            cache_read_input_tokens: c.cache_read_input_tokens,
         };
-        send(out, &delta, "message_delta")?;
-        send(out, &StreamEvent::MessageStop, "message_stop")?;
-        self.done = true;
-        Ok(())
+        self.out
+            .stop(out, stop_reason(reason.as_deref()), sequence, usage)
     }
 }
 
 impl Client for BedrockToMessages {
     fn event(&mut self, ev: Event, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done {
+        if self.out.stopped {
             return Ok(());
         }
         match ev {
@@ -238,13 +179,13 @@ impl Client for BedrockToMessages {
                 };
                 let i = self.open_block(index, Kind::Tool, block, out)?;
                 self.tools.push((index, i));
-                self.output_started = true;
+                self.out.progress.output_started = true;
                 Ok(())
             }
             Event::Delta { index, delta } => self.content(index, delta, out),
             Event::BlockStop { index } => {
-                if self.open.is_some_and(|(b, _, _)| b == index) {
-                    self.close_block(out)?;
+                if self.out.open().is_some_and(|(_, (b, _))| b == index) {
+                    self.out.close_block(out)?;
                 }
                 Ok(())
             }
@@ -253,7 +194,7 @@ impl Client for BedrockToMessages {
                 stop_sequence,
             } => {
                 self.start(out)?;
-                self.close_block(out)?;
+                self.out.close_block(out)?;
                 self.stop = Some((stop_reason, stop_sequence));
                 if self.metadata {
                     self.finish_message(out)?;
@@ -261,7 +202,7 @@ impl Client for BedrockToMessages {
                 Ok(())
             }
             Event::Metadata { usage } => {
-                usage.apply(&mut self.usage);
+                usage.apply(&mut self.out.progress.usage);
                 self.counts = usage;
                 self.metadata = true;
                 if self.stop.is_some() {
@@ -273,30 +214,20 @@ impl Client for BedrockToMessages {
     }
 
     fn fail(&mut self, kind: Option<&str>, message: &str, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done {
-            return Ok(());
-        }
-        self.close_block(out)?;
-        self.done = true;
-        anthropic_error_event(out, error_types(kind).1, message)
+        self.out.error(out, error_types(kind).1, message)
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done {
+        if self.out.stopped {
             return Ok(());
         }
         if self.stop.is_some() {
             return self.finish_message(out);
         }
-        self.fail(None, TRUNCATED_MESSAGE, out)?;
-        Err(truncated())
+        self.out.truncated_end(out)
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.out.progress
     }
 }

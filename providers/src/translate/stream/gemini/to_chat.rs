@@ -8,159 +8,72 @@
 //! parent module). An error object becomes an OpenAI error event, then `[DONE]`. Only
 //! candidate 0 is translated.
 
-use super::super::{DONE, EventHandler, TRUNCATED_MESSAGE, openai_error_event, truncated};
+use super::super::EventHandler;
+use super::super::chat_out::ChatOut;
 use super::{error_kind, parse_chunk};
-use crate::openai::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
-use crate::sse::{self, RawEvent};
+use crate::Error;
+use crate::sse::RawEvent;
 use crate::translate::gemini::to_client::{finish_reason, response_id};
 use crate::translate::gemini::wire::{Response, UsageMetadata};
-use crate::{Error, Usage};
+use crate::translate::stream::Progress;
 
 pub(in crate::translate) struct GeminiToChat {
-    include_usage: bool,
-    usage: Usage,
+    out: ChatOut,
     counts: UsageMetadata,
-    id: String,
-    model: String,
-    started: bool,
-    /// Function calls sent so far.
-    calls: u32,
-    output_started: bool,
-    /// The finish chunk was sent (only usage may follow).
-    complete: bool,
-    /// `[DONE]` sent; everything after is ignored.
-    done: bool,
 }
 
 impl GeminiToChat {
     pub(in crate::translate) fn new(include_usage: bool) -> Self {
         Self {
-            include_usage,
-            usage: Usage::default(),
+            out: ChatOut::new(include_usage, false, String::new()),
             counts: UsageMetadata::default(),
-            id: String::new(),
-            model: String::new(),
-            started: false,
-            calls: 0,
-            output_started: false,
-            complete: false,
-            done: false,
         }
-    }
-
-    fn chunk(&self, delta: Delta, finish_reason: Option<&str>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: 0,
-            model: self.model.clone(),
-            system_fingerprint: None,
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: finish_reason.map(str::to_string),
-            }],
-            usage: None,
-            error: None,
-        }
-    }
-
-    fn emit(&self, out: &mut Vec<u8>, delta: Delta, finish: Option<&str>) -> Result<(), Error> {
-        sse::write_json_event(out, None, &self.chunk(delta, finish))
-    }
-
-    /// Sends an output delta.
-    fn output(&mut self, out: &mut Vec<u8>, delta: Delta) -> Result<(), Error> {
-        self.output_started = true;
-        self.emit(out, delta, None)
-    }
-
-    /// The usage chunk (if asked for) and `[DONE]`.
-    fn close(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.include_usage {
-            let mut chunk = self.chunk(Delta::default(), None);
-            chunk.choices.clear();
-            chunk.usage = Some(self.counts.chat_usage());
-            sse::write_json_event(out, None, &chunk)?;
-        }
-        out.extend_from_slice(DONE);
-        self.done = true;
-        Ok(())
     }
 
     fn handle(&mut self, r: Response, out: &mut Vec<u8>) -> Result<(), Error> {
         if let Some(message) = r.error_message() {
-            openai_error_event(out, error_kind(r.error_status(), false), &message)?;
-            out.extend_from_slice(DONE);
-            self.done = true;
-            return Ok(());
+            return self
+                .out
+                .error(out, error_kind(r.error_status(), false), &message);
         }
         if let Some(m) = &r.model_version {
-            self.usage.note_model(m);
+            self.out.progress.usage.note_model(m);
         }
         if let Some(u) = &r.usage_metadata {
-            u.apply(&mut self.usage);
+            u.apply(&mut self.out.progress.usage);
             self.counts = u.clone();
         }
-        if !self.started {
-            self.started = true;
-            self.id = response_id(&r);
-            self.model = r.model_version.clone().unwrap_or_default();
-            let delta = Delta {
-                role: Some("assistant".into()),
-                content: Some(String::new()),
-                ..Default::default()
-            };
-            self.emit(out, delta, None)?;
+        if !self.out.role_sent() {
+            self.out.id = response_id(&r);
+            self.out.model = r.model_version.clone().unwrap_or_default();
+            self.out.role_chunk(out)?;
         }
-        if self.complete {
+        if self.out.complete {
             return Ok(());
         }
         let candidate = r.candidate();
         for part in candidate.map_or(&[][..], |c| c.parts()) {
             if let Some(t) = part.thought_text().filter(|t| !t.is_empty()) {
-                let delta = Delta {
-                    reasoning_content: Some(t.to_string()),
-                    ..Default::default()
-                };
-                self.output(out, delta)?;
+                self.out.reasoning_delta(out, t.to_string())?;
             } else if let Some(t) = part.answer_text().filter(|t| !t.is_empty()) {
-                let delta = Delta {
-                    content: Some(t.to_string()),
-                    ..Default::default()
-                };
-                self.output(out, delta)?;
+                self.out.content_delta(out, t.to_string())?;
             } else if let Some(call) = &part.function_call {
-                let index = self.calls;
-                self.calls += 1;
-                let delta = Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index: Some(index),
-                        id: Some(format!("call_{index}")),
-                        kind: Some("function".into()),
-                        function: Some(FunctionDelta {
-                            name: Some(call.name.clone()),
-                            arguments: Some(call.arguments()),
-                        }),
-                    }]),
-                    ..Default::default()
-                };
-                self.output(out, delta)?;
+                let index = self.out.tool_count();
+                let id = format!("call_{index}");
+                self.out
+                    .tool_call_start(out, index, id, call.name.clone(), call.arguments())?;
             }
         }
+        let has_calls = self.out.tool_count() > 0;
         let finish = match candidate {
             Some(c) => c
                 .finish_reason
                 .as_deref()
-                .map(|f| finish_reason(Some(f), self.calls > 0)),
-            None => r
-                .block_reason()
-                .map(|_| finish_reason(None, self.calls > 0)),
+                .map(|f| finish_reason(Some(f), has_calls)),
+            None => r.block_reason().map(|_| finish_reason(None, has_calls)),
         };
         if let Some(reason) = finish {
-            self.complete = true;
-            self.emit(out, Delta::default(), Some(reason))?;
+            self.out.finish(out, reason)?;
         }
         Ok(())
     }
@@ -168,7 +81,7 @@ impl GeminiToChat {
 
 impl EventHandler for GeminiToChat {
     fn event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done || !ev.has_data {
+        if self.out.done || !ev.has_data {
             return Ok(());
         }
         let r = parse_chunk(&ev.event.data)?;
@@ -176,24 +89,11 @@ impl EventHandler for GeminiToChat {
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.done {
-            return Ok(());
-        }
-        if self.complete {
-            return self.close(out);
-        }
-        openai_error_event(out, None, TRUNCATED_MESSAGE)?;
-        out.extend_from_slice(DONE);
-        self.done = true;
-        Err(truncated())
+        self.out.end(out, self.counts.chat_usage())
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.out.progress
     }
 }
 

@@ -11,160 +11,89 @@
 
 use serde_json::json;
 
-use super::super::{EventHandler, TRUNCATED_MESSAGE, anthropic_error_event, truncated};
+use super::super::EventHandler;
+use super::super::messages_out::{MessagesOut, delta_usage};
 use super::{error_kind, parse_chunk};
-use crate::anthropic::{
-    Block, BlockDelta, DeltaUsage, MessageDeltaBody, MessagesResponse, StreamEvent,
-};
-use crate::sse::{self, RawEvent};
+use crate::Error;
+use crate::anthropic::{Block, BlockDelta};
+use crate::sse::RawEvent;
 use crate::translate::gemini::to_client::{anthropic_stop_reason, response_id};
 use crate::translate::gemini::wire::{Response, UsageMetadata};
-use crate::{Error, Usage};
+use crate::translate::stream::Progress;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Thinking,
     Text,
+    /// A whole function call (closed as soon as it is sent).
+    Tool,
 }
 
 #[derive(Default)]
 pub(in crate::translate) struct GeminiToMessages {
-    usage: Usage,
+    out: MessagesOut<Kind>,
     counts: UsageMetadata,
-    started: bool,
-    /// The open thinking or text block: its index and kind.
-    open: Option<(u32, Kind)>,
-    next_index: u32,
     /// Function calls sent so far.
     calls: u32,
     /// Set by the finish reason; the message is complete.
     stop_reason: Option<&'static str>,
-    output_started: bool,
-    /// `message_stop` (or an error) sent; everything after is ignored.
-    stopped: bool,
 }
 
 impl GeminiToMessages {
-    fn send(out: &mut Vec<u8>, event: &StreamEvent, name: &str) -> Result<(), Error> {
-        sse::write_json_event(out, Some(name), event)
-    }
-
     fn start_message(&mut self, r: &Response, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.started = true;
         let mut usage = self.counts.messages_usage();
         usage.output_tokens = 0;
-        let message = MessagesResponse {
-            id: response_id(r),
-            kind: "message".into(),
-            role: "assistant".into(),
-            model: r.model_version.clone().unwrap_or_default(),
-            content: Vec::new(),
-            stop_reason: None,
-            stop_sequence: None,
-            usage,
-        };
-        Self::send(out, &StreamEvent::MessageStart { message }, "message_start")
-    }
-
-    fn close_block(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if let Some((index, _)) = self.open.take() {
-            Self::send(
-                out,
-                &StreamEvent::ContentBlockStop { index },
-                "content_block_stop",
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Opens a new block (closing the open one); returns its index.
-    fn start_block(&mut self, block: Block, out: &mut Vec<u8>) -> Result<u32, Error> {
-        self.close_block(out)?;
-        let index = self.next_index;
-        self.next_index += 1;
-        let start = StreamEvent::ContentBlockStart {
-            index,
-            content_block: block,
-        };
-        Self::send(out, &start, "content_block_start")?;
-        Ok(index)
+        let model = r.model_version.clone().unwrap_or_default();
+        self.out.message_start(out, response_id(r), model, usage)
     }
 
     /// A delta for a thinking or text block, opening one of `kind` if needed.
     fn stream_delta(&mut self, kind: Kind, text: &str, out: &mut Vec<u8>) -> Result<(), Error> {
-        let index = match self.open {
-            Some((index, k)) if k == kind => index,
-            _ => {
-                let block = match kind {
-                    Kind::Thinking => Block::Thinking {
-                        thinking: String::new(),
-                        signature: String::new(),
-                    },
-                    Kind::Text => Block::Text {
-                        text: String::new(),
-                        citations: None,
-                        cache_control: None,
-                    },
-                };
-                let index = self.start_block(block, out)?;
-                self.open = Some((index, kind));
-                index
-            }
+        let (block, delta) = match kind {
+            Kind::Thinking => (
+                Block::Thinking {
+                    thinking: String::new(),
+                    signature: String::new(),
+                },
+                BlockDelta::ThinkingDelta {
+                    thinking: text.to_string(),
+                },
+            ),
+            Kind::Text | Kind::Tool => (
+                Block::Text {
+                    text: String::new(),
+                    citations: None,
+                    cache_control: None,
+                },
+                BlockDelta::TextDelta {
+                    text: text.to_string(),
+                },
+            ),
         };
-        let delta = match kind {
-            Kind::Thinking => BlockDelta::ThinkingDelta {
-                thinking: text.to_string(),
-            },
-            Kind::Text => BlockDelta::TextDelta {
-                text: text.to_string(),
-            },
-        };
-        self.delta(index, delta, out)
-    }
-
-    fn delta(&mut self, index: u32, delta: BlockDelta, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.output_started = true;
-        let event = StreamEvent::ContentBlockDelta { index, delta };
-        Self::send(out, &event, "content_block_delta")
+        let index = self.out.block_for(out, kind, || block)?;
+        self.out.delta(out, index, delta)
     }
 
     /// `message_delta` and `message_stop`.
     fn stop(&mut self, reason: &str, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.close_block(out)?;
         let counts = self.counts.messages_usage();
-        let delta = StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(reason.into()),
-                stop_sequence: None,
-            },
-            usage: Some(DeltaUsage {
-                output_tokens: Some(counts.output_tokens),
-                input_tokens: Some(counts.input_tokens),
-                cache_creation_input_tokens: None,
-                cache_read_input_tokens: counts.cache_read_input_tokens,
-            }),
-        };
-        Self::send(out, &delta, "message_delta")?;
-        Self::send(out, &StreamEvent::MessageStop, "message_stop")?;
-        self.stopped = true;
-        Ok(())
+        self.out.stop(out, reason, None, delta_usage(&counts))
     }
 
     fn handle(&mut self, r: Response, out: &mut Vec<u8>) -> Result<(), Error> {
         if let Some(message) = r.error_message() {
-            self.close_block(out)?;
-            anthropic_error_event(out, error_kind(r.error_status(), true), &message)?;
-            self.stopped = true;
-            return Ok(());
+            return self
+                .out
+                .error(out, error_kind(r.error_status(), true), &message);
         }
         if let Some(m) = &r.model_version {
-            self.usage.note_model(m);
+            self.out.progress.usage.note_model(m);
         }
         if let Some(u) = &r.usage_metadata {
-            u.apply(&mut self.usage);
+            u.apply(&mut self.out.progress.usage);
             self.counts = u.clone();
         }
-        if !self.started {
+        if !self.out.started {
             self.start_message(&r, out)?;
         }
         if self.stop_reason.is_some() {
@@ -184,14 +113,11 @@ impl GeminiToMessages {
                     cache_control: None,
                 };
                 self.calls += 1;
-                let index = self.start_block(block, out)?;
+                let index = self.out.open_block(out, Kind::Tool, block)?;
                 let partial_json = call.arguments();
-                self.delta(index, BlockDelta::InputJsonDelta { partial_json }, out)?;
-                Self::send(
-                    out,
-                    &StreamEvent::ContentBlockStop { index },
-                    "content_block_stop",
-                )?;
+                self.out
+                    .delta(out, index, BlockDelta::InputJsonDelta { partial_json })?;
+                self.out.close_block(out)?;
             }
         }
         let has_calls = self.calls > 0;
@@ -205,7 +131,7 @@ impl GeminiToMessages {
                 .map(|_| anthropic_stop_reason(None, has_calls)),
         };
         if let Some(reason) = reason {
-            self.close_block(out)?;
+            self.out.close_block(out)?;
             self.stop_reason = Some(reason);
         }
         Ok(())
@@ -214,7 +140,7 @@ impl GeminiToMessages {
 
 impl EventHandler for GeminiToMessages {
     fn event(&mut self, ev: RawEvent, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.stopped || !ev.has_data {
+        if self.out.stopped || !ev.has_data {
             return Ok(());
         }
         let r = parse_chunk(&ev.event.data)?;
@@ -222,24 +148,17 @@ impl EventHandler for GeminiToMessages {
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.stopped {
+        if self.out.stopped {
             return Ok(());
         }
         if let Some(reason) = self.stop_reason {
             return self.stop(reason, out);
         }
-        self.close_block(out)?;
-        anthropic_error_event(out, None, TRUNCATED_MESSAGE)?;
-        self.stopped = true;
-        Err(truncated())
+        self.out.truncated_end(out)
     }
 
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
-    fn output_started(&self) -> bool {
-        self.output_started
+    fn progress(&self) -> &Progress {
+        &self.out.progress
     }
 }
 
