@@ -164,6 +164,6 @@ python3 "$LT_DIR/report.py" --manifest "$MANIFEST" --out "$REPORT" --clk-tck "$C
     --meta "commit=$git_rev" \
     --meta "machine=${cpu_model:-unknown}, $(nproc) CPUs, $(uname -sr)" \
     --meta "load generator=$OHA_VERSION${OHA_THREADS:+, $OHA_THREADS worker thread(s)}" \
-    --meta "setup=proxy --threads $PROXY_THREADS --no-access-log; mock upstream --threads $MOCK_THREADS; POST application/json, keep-alive" \
+    --meta "setup=proxy --threads $PROXY_THREADS $([[ "${ACCESS_LOG:-0}" == 1 ]] && echo "with access log" || echo --no-access-log); mock upstream --threads $MOCK_THREADS; POST application/json, keep-alive" \
     --meta "runs=${DURATION}s each, $ROUNDS round(s), warm-up ${WARMUP}s, direct and proxy interleaved"
 lt_log "wrote $REPORT (raw oha JSON in $RAW_DIR)"

@@ -176,7 +176,10 @@ lt_start_proxy() {
     [[ -x "$bin" ]] || lt_die "$bin not found (build first)"
     lt_require_free_ports "$PROXY_PORT" "$ADMIN_PORT"
     cfg="$(lt_write_proxy_config)"
-    "$bin" -f "$cfg" --admin "$LT_HOST:$ADMIN_PORT" --no-access-log --threads "$PROXY_THREADS" \
+    # ACCESS_LOG=1 keeps the JSON access log on (as the proxy runs by default).
+    local log_flag=(--no-access-log)
+    [[ "${ACCESS_LOG:-0}" == 1 ]] && log_flag=()
+    "$bin" -f "$cfg" --admin "$LT_HOST:$ADMIN_PORT" "${log_flag[@]}" --threads "$PROXY_THREADS" \
         >"$LT_WORK/proxy.log" 2>&1 &
     PROXY_PID=$!
     lt_track "$PROXY_PID"
