@@ -169,3 +169,21 @@ impl WireFormat {
         }
     }
 }
+
+/// Deserializes content that is either a string (`Ok`) or a list of `T` (`Err`, by position
+/// only); anything else is an error saying `what` was expected.
+pub(crate) fn text_or_list<'de, D, T>(d: D, what: &str) -> Result<Result<String, Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize;
+    use serde::de::Error as _;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(Ok(s)),
+        v @ serde_json::Value::Array(_) => {
+            serde_json::from_value(v).map(Err).map_err(D::Error::custom)
+        }
+        _ => Err(D::Error::custom(what)),
+    }
+}

@@ -132,16 +132,11 @@ pub enum Content {
 
 impl<'de> Deserialize<'de> for Content {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(Content::Text(s)),
-            v @ Value::Array(_) => serde_json::from_value(v)
-                .map(Content::Parts)
-                .map_err(D::Error::custom),
-            _ => Err(D::Error::custom(
-                "message content must be a string or an array of parts",
-            )),
-        }
+        let what = "message content must be a string or an array of parts";
+        Ok(match crate::text_or_list(d, what)? {
+            Ok(s) => Content::Text(s),
+            Err(parts) => Content::Parts(parts),
+        })
     }
 }
 
