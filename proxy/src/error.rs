@@ -24,8 +24,6 @@ pub enum Error {
     BodyTooLarge { limit: u64 },
     #[error("upstream request timed out after {0:?}")]
     UpstreamTimeout(Duration),
-    #[error("bad request: {0}")]
-    BadRequest(String),
     /// An LLM request that cannot be served (bad body, no model, no provider, ...).
     #[error(transparent)]
     Llm(#[from] crate::llm::LlmError),
@@ -46,7 +44,6 @@ impl Error {
             Error::NoRoute { .. } => 404,
             Error::BodyTooLarge { .. } => 413,
             Error::UpstreamTimeout(_) => 504,
-            Error::BadRequest(_) => 400,
             Error::BackendUnavailable(_) => 500,
             Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
@@ -60,7 +57,6 @@ impl Error {
             Error::NoRoute { .. } => "route_not_found",
             Error::BodyTooLarge { .. } => "request_too_large",
             Error::UpstreamTimeout(_) => "upstream_timeout",
-            Error::BadRequest(_) => "bad_request",
             Error::BackendUnavailable(_) => "backend_unavailable",
             Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",

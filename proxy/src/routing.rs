@@ -104,10 +104,6 @@ impl RouteTable {
         }
         None
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcard.is_empty() && self.any.is_empty()
-    }
 }
 
 fn sort_entries(v: &mut [MatchEntry]) {

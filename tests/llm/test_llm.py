@@ -155,13 +155,11 @@ def test_gateway_errors_in_client_format(gateway):
         ant(gateway, "/small").messages.create(model="gpt-4o", max_tokens=5, messages=[{"role": "user", "content": "x" * 4096}])
     assert ae.value.status_code == 413
     assert ae.value.body["type"] == "error" and ae.value.body["error"]["type"] == "request_too_large"
-    with pytest.raises(anthropic.BadRequestError):
-        httpx_client = httpx.Client()
-        r = httpx_client.post(gateway.url("/anthropic/v1/messages"), content=b"{not json", headers={"content-type": "application/json"})
-        assert r.status_code == 400
-        body = r.json()
-        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
-        raise anthropic.BadRequestError("ok", response=r, body=body)
+    # Malformed JSON: a 400 in the Anthropic error format.
+    r = httpx.post(gateway.url("/anthropic/v1/messages"), content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize("size", [1024, 70 * 1024, 8 * 1024 * 1024])

@@ -120,7 +120,7 @@ impl LlmCtx {
             .ok_or(LlmError::NoProvider)?;
         self.tried.push(id);
         let forced = p.model.as_deref();
-        let model = forced.or(self.request_model.as_deref());
+        let model = p.model_for(self.request_model.as_deref());
         if model.is_none() && !matches!(self.api, ClientApi::Models | ClientApi::Passthrough) {
             return Err(LlmError::NoModel);
         }

@@ -6,14 +6,6 @@ pub fn wildcard_matches(suffix: &str, host: &str) -> bool {
     host.len() > suffix.len() && host.ends_with(suffix)
 }
 
-/// Whether a hostname pattern (exact or `*.` wildcard) matches a concrete host.
-pub fn pattern_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        Some(suffix) => wildcard_matches(suffix, host),
-        None => pattern == host,
-    }
-}
-
 /// The hostnames a route serves on a listener: the intersection of the listener's hostname
 /// (empty: any) with the route's hostnames (empty: any). `None` means the route does not
 /// attach to this listener at all; `Some(vec![])` means "every host the listener takes".
