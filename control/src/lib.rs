@@ -1,6 +1,16 @@
-//! The Agora control plane.
-//!
-//! This crate will hold the Kubernetes and manifest-directory sources feeding one snapshot,
-//! the pure `translate(&Snapshot) -> (resources, statuses)` function, the delta-xDS server,
-//! the status writer and the deployer, plus the `agora-controller` binary. Its contents
-//! arrive with the control-plane issue.
+//! The Agora control plane: sources (a manifest directory; Kubernetes watchers later) feed one
+//! [`Snapshot`]; the pure [`translate`] turns it into proto resources and object statuses;
+//! the delta-xDS server ([`xds`]) streams each proxy the resources of its Gateway.
+
+pub mod error;
+pub mod snapshot;
+pub mod source;
+pub mod translate;
+pub mod xds;
+
+pub use error::{Error, Result};
+pub use snapshot::{ObjKey, Snapshot};
+pub use translate::{Output, translate};
+
+/// The `spec.controllerName` of GatewayClasses this controller owns.
+pub const CONTROLLER_NAME: &str = "agora.dev/gateway-controller";

@@ -1,4 +1,5 @@
-//! Agora's resource model, generated from `proto/agora/resource/v1/resource.proto`.
+//! Agora's resource model, generated from `proto/agora/resource/v1/resource.proto`, and the
+//! delta-xDS envelope that carries it (`proto/agora/xds/v1/xds.proto`).
 //!
 //! The types are plain prost messages with `serde::Serialize` (for `/config_dump`): secret
 //! fields serialize as `"[redacted]"`.
@@ -7,6 +8,15 @@
 pub mod resource {
     #![allow(clippy::all, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/agora.resource.v1.rs"));
+}
+
+/// Delta xDS envelope (`DeltaDiscoveryRequest` / `DeltaDiscoveryResponse`) and the ADS service.
+pub mod xds {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/agora.xds.v1.rs"));
+
+    /// The one type URL Agora's xDS carries: every resource is an `agora.resource.v1.Resource`.
+    pub const RESOURCE_TYPE_URL: &str = "type.googleapis.com/agora.resource.v1.Resource";
 }
 
 /// `google.protobuf.Duration`, serialized as a `"1.5s"` string in dumps.

@@ -4,7 +4,7 @@
 
 mod build;
 
-pub use build::build;
+pub use build::{PortMap, build, build_with};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +33,11 @@ pub struct Ir {
 pub struct BindIr {
     pub key: String,
     pub address: String,
+    /// The port the proxy listens on (the Gateway listener's port, or what `--port-map`
+    /// maps it to).
     pub port: u16,
+    /// The Gateway listener's port, as redirects must name it.
+    pub listener_port: u16,
     /// Whether the port terminates TLS (any HTTPS listener on it).
     pub tls: bool,
     pub listeners: ListenerSet,

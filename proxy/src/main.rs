@@ -1,4 +1,5 @@
-//! `agora-proxy`: runs the gateway on a local config file (watched for changes).
+//! `agora-proxy`: runs the gateway on a local config file (watched for changes) or on the
+//! config the controller streams over delta xDS.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +18,28 @@ use agora_proxy::{
 #[command(version, about)]
 struct Args {
     /// Local YAML config file; watched, and re-applied on every change.
-    #[arg(short = 'f', long = "config")]
-    config: PathBuf,
+    #[arg(
+        short = 'f',
+        long = "config",
+        required_unless_present = "xds",
+        conflicts_with = "xds"
+    )]
+    config: Option<PathBuf>,
+    /// Controller address (`http://HOST:PORT` or `https://…`): take config over delta xDS.
+    #[arg(long, requires = "gateway")]
+    xds: Option<String>,
+    /// The Gateway (`NAMESPACE/NAME`) this proxy serves, with --xds.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// PEM CA bundle that verifies an `https://` controller.
+    #[arg(long)]
+    xds_ca: Option<PathBuf>,
+    /// File holding the bearer token sent to the controller (a ServiceAccount token).
+    #[arg(long)]
+    xds_token_file: Option<PathBuf>,
+    /// Listen on other local ports than the config names: `80=18080,443=18443`.
+    #[arg(long, value_parser = parse_port_map, default_value = "")]
+    port_map: agora_proxy::ir::PortMap,
     /// Admin listener (health, readiness, metrics, config dump).
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin: String,
@@ -36,6 +57,23 @@ struct Args {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     agora_proxy::config::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration like 10s"))
+}
+
+fn parse_port_map(s: &str) -> Result<agora_proxy::ir::PortMap, String> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (from, to) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not LISTENER_PORT=LOCAL_PORT"))?;
+            let port = |p: &str| {
+                p.trim()
+                    .parse::<u16>()
+                    .map_err(|_| format!("{p:?} is not a port"))
+            };
+            Ok((port(from)?, port(to)?))
+        })
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,11 +97,44 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let store = Store::new();
+    let store = Store::with_port_map(args.port_map.clone());
     let metrics = Arc::new(Metrics::new());
-    watch::reload(&args.config, &store, &metrics)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
-    watch::spawn(args.config.clone(), store.clone(), metrics.clone())?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    if let Some(config) = &args.config {
+        watch::reload(config, &store, &metrics)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+        watch::spawn(config.clone(), store.clone(), metrics.clone())?;
+    }
+    if let Some(url) = &args.xds {
+        let gateway = args.gateway.clone().unwrap_or_default();
+        anyhow::ensure!(
+            gateway
+                .split_once('/')
+                .is_some_and(|(n, g)| !n.is_empty() && !g.is_empty()),
+            "--gateway must be NAMESPACE/NAME, got {gateway:?}"
+        );
+        let read = |p: &Option<PathBuf>| -> anyhow::Result<Option<Vec<u8>>> {
+            p.as_ref()
+                .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+                .transpose()
+        };
+        let token =
+            read(&args.xds_token_file)?.map(|t| String::from_utf8_lossy(&t).trim().to_string());
+        let cfg = agora_proxy::xds::XdsConfig {
+            url: url.clone(),
+            gateway,
+            node_id: std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("agora-proxy-{}", std::process::id())),
+            ca_pem: read(&args.xds_ca)?,
+            token,
+        };
+        tokio::spawn(agora_proxy::xds::run(
+            cfg,
+            store.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
 
     let conf = ServerConf {
         max_retries: 16,
@@ -96,7 +167,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .serve(admin_listener),
     );
 
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(health::run(store.clone(), shutdown_rx.clone()));
     let listeners = tokio::spawn(server::run(store.clone(), app, shutdown_rx));
 

@@ -18,6 +18,7 @@ pub struct Store {
     ready: AtomicBool,
     version: AtomicU64,
     states: StateRegistry,
+    port_map: ir::PortMap,
     changed: watch::Sender<u64>,
 }
 
@@ -28,6 +29,7 @@ impl Default for Store {
             ready: AtomicBool::new(false),
             version: AtomicU64::new(0),
             states: StateRegistry::default(),
+            port_map: ir::PortMap::new(),
             changed: watch::channel(0).0,
         }
     }
@@ -38,6 +40,15 @@ impl Store {
         Arc::new(Self::default())
     }
 
+    /// A store whose listeners bind to other local ports than the config names
+    /// (`--port-map 80=18080`); redirects still name the configured port.
+    pub fn with_port_map(port_map: ir::PortMap) -> Arc<Self> {
+        Arc::new(Self {
+            port_map,
+            ..Self::default()
+        })
+    }
+
     /// The current IR; hold it for the whole request so it sees one consistent config.
     pub fn load(&self) -> Arc<Ir> {
         self.current.load_full()
@@ -46,7 +57,7 @@ impl Store {
     /// Builds and installs a new config. On error nothing changes and the last good config
     /// keeps serving.
     pub fn apply(&self, gateway: &str, resources: Vec<Resource>) -> Result<u64> {
-        let ir = ir::build(gateway, resources, &self.states)?;
+        let ir = ir::build_with(gateway, resources, &self.states, &self.port_map)?;
         self.current.store(Arc::new(ir));
         self.ready.store(true, Ordering::Release);
         let v = self.version.fetch_add(1, Ordering::AcqRel) + 1;

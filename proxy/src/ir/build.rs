@@ -22,24 +22,39 @@ use crate::routing::{CompiledMatch, MatchEntry, PathMatcher, RouteTable, ValueMa
 
 /// Builds the IR from a full set of resources. `states` keeps endpoint health across builds.
 pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) -> Result<Ir> {
+    build_with(gateway, resources, states, &PortMap::new())
+}
+
+/// Listener port → the local port actually bound (`agora-proxy --port-map`).
+pub type PortMap = HashMap<u16, u16>;
+
+/// [`build`], binding each listener port to what `port_map` says.
+pub fn build_with(
+    gateway: &str,
+    resources: Vec<Resource>,
+    states: &StateRegistry,
+    port_map: &PortMap,
+) -> Result<Ir> {
     let mut binds = Vec::new();
     let mut listeners = Vec::new();
     let mut routes = Vec::new();
     let mut backend_defs = Vec::new();
+    let mut workloads = backends::Workloads::new();
     for r in &resources {
         match &r.kind {
             Some(Kind::Bind(b)) => binds.push(b),
             Some(Kind::Listener(l)) => listeners.push(l),
             Some(Kind::Route(rt)) => routes.push(rt),
             Some(Kind::Backend(b)) => backend_defs.push(b),
-            // Policies and service/workload endpoints are consumed by later features.
-            Some(Kind::Policy(_) | Kind::Service(_) | Kind::Workload(_)) | None => {}
+            Some(Kind::Workload(w)) => workloads.entry(&w.service_key).or_default().push(w),
+            // Policies arrive with the policies feature; Services only name their workloads.
+            Some(Kind::Policy(_) | Kind::Service(_)) | None => {}
         }
     }
 
     let mut backends = HashMap::new();
     for b in backend_defs {
-        let ir = backend(b, states)?;
+        let ir = backend(b, states, &workloads)?;
         if backends.insert(b.key.clone(), Arc::new(ir)).is_some() {
             return Err(Error::invalid(&b.key, "duplicate backend key"));
         }
@@ -117,10 +132,13 @@ pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) ->
             }
         }
         set.wildcard.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+        let listener_port = port;
+        let port = port_map.get(&port).copied().unwrap_or(port);
         let ir = BindIr {
             key: b.key.clone(),
             address: b.address.clone(),
             port,
+            listener_port,
             tls,
             listeners: set,
         };

@@ -98,7 +98,7 @@ pub fn decide(
                 let location = r.location(RedirectInput {
                     scheme: if a.tls { "https" } else { "http" },
                     host: &host,
-                    listener_port: a.port,
+                    listener_port: bind.listener_port,
                     path: a.req.uri.path(),
                     query: a.req.uri.query(),
                     prefix_len: matched.prefix_len,

@@ -12,7 +12,14 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 
-pub(super) fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<BackendIr> {
+/// Workloads by the key of the Service they belong to.
+pub(super) type Workloads<'a> = std::collections::HashMap<&'a str, Vec<&'a pb::Workload>>;
+
+pub(super) fn backend(
+    b: &pb::Backend,
+    states: &StateRegistry,
+    workloads: &Workloads<'_>,
+) -> Result<BackendIr> {
     let field = |f: &str| format!("{}.{f}", b.key);
     let hc = b.health_check.clone().unwrap_or_default();
     let passive = (hc.consecutive_failures > 0).then(|| PassiveCheck {
@@ -43,20 +50,33 @@ pub(super) fn backend(b: &pb::Backend, states: &StateRegistry) -> Result<Backend
             },
         ));
     }
+    let mut endpoints = Vec::new();
     let eps = match &b.kind {
-        Some(pb::backend::Kind::Static(s)) => &s.endpoints,
+        Some(pb::backend::Kind::Static(s)) => s.endpoints.as_slice(),
         Some(pb::backend::Kind::Ai(_)) => {
             return Err(Error::invalid(&b.key, "AI backend on the static path"));
         }
-        Some(pb::backend::Kind::Service(_)) => {
-            return Err(Error::invalid(
-                field("service"),
-                "service backends need the control plane",
-            ));
+        Some(pb::backend::Kind::Service(sb)) => {
+            // Ready workloads of the Service that serve its port; none means 503s.
+            for w in workloads.get(sb.service_key.as_str()).into_iter().flatten() {
+                let Some(port) = w.ports.get(&sb.port).and_then(|p| u16::try_from(*p).ok()) else {
+                    continue;
+                };
+                let Ok(ip) = w.address.parse::<std::net::IpAddr>() else {
+                    return Err(Error::invalid(
+                        format!("{}.address", w.key),
+                        "workload address must be an IP address",
+                    ));
+                };
+                if w.ready {
+                    let addr = SocketAddr::new(ip, port);
+                    endpoints.push(states.get(&b.key, addr, &w.address, 1));
+                }
+            }
+            &[]
         }
         None => return Err(Error::invalid(&b.key, "backend has no kind")),
     };
-    let mut endpoints = Vec::new();
     for (i, e) in eps.iter().enumerate() {
         let port = u16::try_from(e.port)
             .ok()

@@ -1,0 +1,149 @@
+//! `agora-controller`: translates Gateway API + agentgateway.dev objects and streams the
+//! result to proxies over delta xDS. `--manifests DIR` runs it on a directory of Kubernetes
+//! YAML (watched), no cluster needed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora_control::source::manifests;
+use agora_control::translate;
+use agora_control::xds::{self, AdsService, Published};
+use clap::Parser;
+use tokio::sync::watch;
+
+/// Agora control plane.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Directory of Kubernetes YAML to serve instead of a cluster's objects (watched).
+    #[arg(long)]
+    manifests: Option<PathBuf>,
+    /// Address of the delta-xDS (gRPC) server.
+    #[arg(long, default_value = "0.0.0.0:15010")]
+    xds_listen: SocketAddr,
+    /// PEM certificate chain and key: serve xDS over TLS.
+    #[arg(long, requires = "xds_tls_key")]
+    xds_tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "xds_tls_cert")]
+    xds_tls_key: Option<PathBuf>,
+    /// Quiet time after a manifest change before re-translating.
+    #[arg(long, default_value = "20", value_name = "MILLISECONDS")]
+    debounce_ms: u64,
+    /// Manifest mode: write the computed statuses here (YAML) after every translation.
+    #[arg(long)]
+    status_file: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let Some(dir) = args.manifests.clone() else {
+        anyhow::bail!(
+            "watching a Kubernetes cluster is not available in this build yet; \
+             run with --manifests DIR (a directory of Kubernetes YAML)"
+        );
+    };
+    let (mut snapshots, watcher) =
+        manifests::watch_dir(dir.clone(), Duration::from_millis(args.debounce_ms))?;
+    tokio::spawn(watcher);
+    tracing::info!(dir = %dir.display(), "serving manifests");
+
+    let (out_tx, out_rx) = watch::channel(Arc::new(Published::default()));
+    let status_file = args.status_file.clone();
+    tokio::spawn(async move {
+        let mut version = 0;
+        loop {
+            let snap = snapshots.borrow_and_update().clone();
+            let started = Instant::now();
+            let output = tokio::task::spawn_blocking(move || translate::translate(&snap))
+                .await
+                .unwrap_or_default();
+            version += 1;
+            report(&output, version, started.elapsed(), status_file.as_deref());
+            out_tx.send_replace(Arc::new(Published { version, output }));
+            if snapshots.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let tls = match (&args.xds_tls_cert, &args.xds_tls_key) {
+        (Some(c), Some(k)) => Some(xds::TlsFiles {
+            cert_pem: std::fs::read(c)?,
+            key_pem: std::fs::read(k)?,
+        }),
+        _ => None,
+    };
+    tracing::info!(addr = %args.xds_listen, tls = tls.is_some(), "xDS listening");
+    let shutdown = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        }
+    };
+    xds::serve(args.xds_listen, AdsService::new(out_rx), tls, shutdown).await?;
+    Ok(())
+}
+
+/// Logs what a translation produced and what did not apply; writes the status file.
+fn report(
+    out: &translate::Output,
+    version: u64,
+    took: Duration,
+    status_file: Option<&std::path::Path>,
+) {
+    let routes: usize = out.gateways.values().map(|g| g.routes.len()).sum();
+    tracing::info!(
+        version,
+        gateways = out.gateways.len(),
+        routes,
+        backends = out.backends.len(),
+        took_ms = took.as_secs_f64() * 1000.0,
+        "translated"
+    );
+    for st in &out.statuses {
+        let parents = st.status["parents"].as_array().into_iter().flatten();
+        let mut conditions = st.status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(parents.flat_map(|p| p["conditions"].as_array().into_iter().flatten()));
+        if conditions.any(|c| c["status"] == "False" && c["type"] != "Conflicted") {
+            tracing::warn!(kind = st.kind, namespace = %st.namespace, name = %st.name,
+                status = %st.status, "object not fully applied");
+        }
+    }
+    if let Some(path) = status_file {
+        match serde_saphyr::to_string(&out.statuses) {
+            Ok(text) => {
+                let tmp = path.with_extension("tmp");
+                if std::fs::write(&tmp, text)
+                    .and_then(|()| std::fs::rename(&tmp, path))
+                    .is_err()
+                {
+                    tracing::warn!(path = %path.display(), "cannot write the status file");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize statuses"),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! `--manifests DIR`: every `*.yaml` / `*.yml` / `*.json` file under DIR (recursively) holds
+//! Kubernetes objects, many per file. The directory is watched; a change re-reads it whole
+//! after a short debounce and publishes a new snapshot. A document that is not a valid object
+//! is skipped with an error naming its file and index (as the API server would refuse it);
+//! the rest of the directory still applies.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::snapshot::{ObjKey, Snapshot};
+
+/// What loading a directory produced: the snapshot and the documents that were skipped.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub errors: Vec<Error>,
+}
+
+/// Reads every manifest file under `dir` into one snapshot.
+pub fn load_dir(dir: &Path) -> Result<Loaded> {
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    let mut out = Loaded::default();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| Error::Read {
+            path: f.clone(),
+            source,
+        })?;
+        load_str(&f, &text, &mut out);
+    }
+    Ok(out)
+}
+
+/// Adds the objects of one file's text to `out`.
+pub fn load_str(path: &Path, text: &str, out: &mut Loaded) {
+    let docs: Vec<Option<Value>> = match serde_saphyr::from_multiple(text) {
+        Ok(d) => d,
+        Err(e) => {
+            out.errors.push(Error::Manifest {
+                path: path.to_path_buf(),
+                index: 0,
+                message: format!("not YAML: {e}"),
+            });
+            return;
+        }
+    };
+    for (index, doc) in docs.into_iter().enumerate() {
+        let Some(doc) = doc.filter(|d| !d.is_null()) else {
+            continue;
+        };
+        if let Err(message) = add_object(&mut out.snapshot, doc) {
+            out.errors.push(Error::Manifest {
+                path: path.to_path_buf(),
+                index,
+                message,
+            });
+        }
+    }
+}
+
+/// Puts one object into the snapshot by its `apiVersion` and `kind`; a `List` adds its items.
+/// Kinds the translator does not read (Deployments, ConfigMaps, ...) are ignored.
+pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
+    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    match (group, kind) {
+        (_, "List") => {
+            let items = doc.get("items").and_then(Value::as_array).cloned();
+            for item in items.unwrap_or_default() {
+                add_object(s, item)?;
+            }
+        }
+        ("gateway.networking.k8s.io", "GatewayClass") => {
+            let o: gateway_api::experimental::gatewayclasses::GatewayClass = parse(doc)?;
+            s.gateway_classes
+                .insert(o.metadata.name.clone().unwrap_or_default(), o);
+        }
+        ("gateway.networking.k8s.io", "Gateway") => {
+            let o: gateway_api::experimental::gateways::Gateway = parse(doc)?;
+            s.gateways.insert(key(&o.metadata)?, o);
+        }
+        ("gateway.networking.k8s.io", "HTTPRoute") => {
+            let o: gateway_api::experimental::httproutes::HttpRoute = parse(doc)?;
+            s.http_routes.insert(key(&o.metadata)?, o);
+        }
+        ("gateway.networking.k8s.io", "ReferenceGrant") => {
+            let o: gateway_api::experimental::referencegrants::ReferenceGrant = parse(doc)?;
+            s.reference_grants.insert(key(&o.metadata)?, o);
+        }
+        ("", "Namespace") => {
+            let o: k8s_openapi::api::core::v1::Namespace = parse(doc)?;
+            s.namespaces
+                .insert(o.metadata.name.clone().unwrap_or_default(), o);
+        }
+        ("", "Service") => {
+            let o: k8s_openapi::api::core::v1::Service = parse(doc)?;
+            s.services.insert(key(&o.metadata)?, o);
+        }
+        ("", "Secret") => {
+            let o: k8s_openapi::api::core::v1::Secret = parse(doc)?;
+            s.secrets.insert(key(&o.metadata)?, o);
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            let o: k8s_openapi::api::discovery::v1::EndpointSlice = parse(doc)?;
+            s.endpoint_slices.insert(key(&o.metadata)?, o);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn parse<T: DeserializeOwned>(doc: Value) -> Result<T, String> {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    serde_json::from_value(doc).map_err(|e| format!("{kind} {name:?}: {e}"))
+}
+
+/// `namespace/name`, the namespace defaulting to `default` as kubectl does.
+fn key(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<ObjKey, String> {
+    let name = m
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or("metadata.name is required")?;
+    Ok(ObjKey::new(
+        m.namespace.clone().unwrap_or_else(|| "default".into()),
+        name,
+    ))
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in rd.flatten() {
+        let p = entry.path();
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Watches `dir` and publishes a fresh snapshot after every burst of changes (quiet for
+/// `debounce`). Skipped documents are logged. Runs until the receiver side is dropped.
+pub fn watch_dir(
+    dir: PathBuf,
+    debounce: Duration,
+) -> Result<(
+    watch::Receiver<std::sync::Arc<Snapshot>>,
+    impl std::future::Future<Output = ()>,
+)> {
+    use notify::Watcher;
+    let first = load_logged(&dir)?;
+    let (tx, rx) = watch::channel(std::sync::Arc::new(first));
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = ev_tx.send(());
+        }
+    })
+    .map_err(|e| Error::Serve(format!("watch {}: {e}", dir.display())))?;
+    watcher
+        .watch(&dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| Error::Serve(format!("watch {}: {e}", dir.display())))?;
+    let task = async move {
+        let _watcher = watcher;
+        while ev_rx.recv().await.is_some() {
+            // Debounce: wait until the directory has been quiet for `debounce`.
+            loop {
+                match tokio::time::timeout(debounce, ev_rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            match load_logged(&dir) {
+                Ok(s) => {
+                    if tx.send(std::sync::Arc::new(s)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "manifest directory unreadable; keeping the last snapshot")
+                }
+            }
+        }
+    };
+    Ok((rx, task))
+}
+
+fn load_logged(dir: &Path) -> Result<Snapshot> {
+    let loaded = load_dir(dir)?;
+    for e in &loaded.errors {
+        tracing::warn!(error = %e, "manifest skipped");
+    }
+    Ok(loaded.snapshot)
+}

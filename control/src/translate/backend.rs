@@ -1,0 +1,110 @@
+//! backendRefs: a Service (core group) by name and port, in the route's namespace or, with a
+//! ReferenceGrant, another one. A resolved ref registers a Backend (`ns/service:port`) and
+//! its Service; an unresolved one says why, in Gateway API's reason vocabulary.
+
+use agora_proto::resource as pb;
+
+use super::grants;
+use super::{GATEWAY_GROUP, Output, ServiceResources};
+use crate::snapshot::{ObjKey, Snapshot};
+
+/// Why a backendRef does not resolve; the route's ResolvedRefs condition carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct RefError {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A reference to a backend, from a route in `from_ns`.
+pub(super) struct BackendRef<'a> {
+    pub group: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    pub port: Option<i32>,
+}
+
+/// Resolves a reference made by the HTTPRoute `route`, registering what it needs in `out`.
+/// Returns the Backend key.
+pub(super) fn resolve(
+    s: &Snapshot,
+    out: &mut Output,
+    route: &ObjKey,
+    r: &BackendRef<'_>,
+) -> Result<String, RefError> {
+    let group = r.group.unwrap_or("");
+    let kind = r.kind.unwrap_or("Service");
+    if !group.is_empty() || kind != "Service" {
+        return Err(RefError {
+            reason: "InvalidKind",
+            message: format!("backendRef kind {group}/{kind} is not supported (core Service is)"),
+        });
+    }
+    let ns = r.namespace.unwrap_or(&route.namespace);
+    let from = grants::From {
+        group: GATEWAY_GROUP,
+        kind: "HTTPRoute",
+        namespace: &route.namespace,
+    };
+    let to = grants::To {
+        group: "",
+        kind: "Service",
+        namespace: ns,
+        name: r.name,
+    };
+    if !grants::permitted(s, &from, &to) {
+        return Err(RefError {
+            reason: "RefNotPermitted",
+            message: format!(
+                "no ReferenceGrant in namespace {ns} lets HTTPRoutes from {} refer to Service {}",
+                route.namespace, r.name
+            ),
+        });
+    }
+    let svc_key = ObjKey::new(ns, r.name);
+    let Some(svc) = s.services.get(&svc_key) else {
+        return Err(RefError {
+            reason: "BackendNotFound",
+            message: format!("Service {svc_key} not found"),
+        });
+    };
+    let Some(port) = r.port.and_then(|p| u32::try_from(p).ok()) else {
+        return Err(RefError {
+            reason: "BackendNotFound",
+            message: format!("backendRef to Service {svc_key} needs a port"),
+        });
+    };
+    let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
+    let svc_port = ports
+        .into_iter()
+        .flatten()
+        .find(|p| u32::try_from(p.port).ok() == Some(port));
+    if ports.is_some_and(|p| !p.is_empty()) && svc_port.is_none() {
+        return Err(RefError {
+            reason: "BackendNotFound",
+            message: format!("Service {svc_key} has no port {port}"),
+        });
+    }
+    let h2c = svc_port
+        .and_then(|p| p.app_protocol.as_deref())
+        .is_some_and(|a| a == "kubernetes.io/h2c");
+    let key = format!("{svc_key}:{port}");
+    out.backends
+        .entry(key.clone())
+        .or_insert_with(|| pb::Backend {
+            key: key.clone(),
+            kind: Some(pb::backend::Kind::Service(pb::ServiceBackend {
+                service_key: svc_key.to_string(),
+                port,
+            })),
+            pool: h2c.then_some(pb::ConnectionPool {
+                http2: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    out.services
+        .entry(svc_key.to_string())
+        .or_insert_with(ServiceResources::default);
+    Ok(key)
+}

@@ -1,0 +1,263 @@
+//! Delta ADS server. Each proxy opens one `DeltaAggregatedResources` stream and names its
+//! Gateway in the node metadata (`gateway: namespace/name`); it is sent that Gateway's
+//! resources ([`Output::resources_for`]) and, after each ACK, only what changed since: added
+//! or changed resources by name and version, and the names of removed ones. One response is
+//! in flight per stream; changes that land meanwhile are coalesced into the next one. A NACK
+//! leaves the proxy on its last good config, and that snapshot is not re-sent to it (the
+//! next snapshot is). Versions are content hashes, so a reconnecting proxy that reports what
+//! it holds (`initial_resource_versions`) is sent only the difference.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use agora_proto::xds::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use agora_proto::xds::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, RESOURCE_TYPE_URL, Resource as XdsResource,
+};
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::translate::Output;
+
+/// A translated snapshot, numbered in publication order.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub version: u64,
+    pub output: Output,
+}
+
+/// The ADS service; clones share the published snapshot.
+#[derive(Clone)]
+pub struct AdsService {
+    outputs: watch::Receiver<Arc<Published>>,
+}
+
+impl AdsService {
+    pub fn new(outputs: watch::Receiver<Arc<Published>>) -> Self {
+        Self { outputs }
+    }
+}
+
+/// TLS for the xDS port: PEM certificate chain and key.
+pub struct TlsFiles {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Serves ADS on `addr` until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    service: AdsService,
+    tls: Option<TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)));
+    if let Some(t) = tls {
+        let cfg = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(t.cert_pem, t.key_pem));
+        builder = builder
+            .tls_config(cfg)
+            .map_err(|e| Error::Serve(e.to_string()))?;
+    }
+    builder
+        .add_service(AggregatedDiscoveryServiceServer::new(service))
+        .serve_with_shutdown(addr, shutdown)
+        .await
+        .map_err(|e| Error::Serve(e.to_string()))
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<DeltaDiscoveryResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type DeltaAggregatedResourcesStream = ResponseStream;
+
+    /// Runs for the life of one proxy connection.
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<ResponseStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("stream closed before the first request"))?;
+        if !first.type_url.is_empty() && first.type_url != RESOURCE_TYPE_URL {
+            return Err(Status::invalid_argument(format!(
+                "unknown type URL {:?} (this server serves {RESOURCE_TYPE_URL})",
+                first.type_url
+            )));
+        }
+        let node = first.node.clone().unwrap_or_default();
+        let gateway = node
+            .metadata
+            .get("gateway")
+            .filter(|g| g.contains('/'))
+            .cloned()
+            .ok_or_else(|| {
+                Status::invalid_argument("node metadata must name the gateway as namespace/name")
+            })?;
+        let (tx, rx) = mpsc::channel(4);
+        let session = Session {
+            node_id: node.id,
+            gateway,
+            acked: first.initial_resource_versions.into_iter().collect(),
+            outputs: self.outputs.clone(),
+            tx,
+            nonce: 0,
+        };
+        tokio::spawn(session.run(inbound));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// A response awaiting its ACK or NACK.
+struct Pending {
+    nonce: String,
+    snapshot: u64,
+    versions: HashMap<String, String>,
+}
+
+struct Session {
+    node_id: String,
+    gateway: String,
+    /// What the proxy holds: resource name → version.
+    acked: HashMap<String, String>,
+    outputs: watch::Receiver<Arc<Published>>,
+    tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
+    nonce: u64,
+}
+
+impl Session {
+    async fn run(mut self, mut inbound: Streaming<DeltaDiscoveryRequest>) {
+        tracing::info!(node = %self.node_id, gateway = %self.gateway, "proxy connected");
+        let mut pending: Option<Pending> = None;
+        let mut rejected: Option<u64> = None;
+        let mut sent_any = false;
+        loop {
+            if pending.is_none() {
+                let published = self.outputs.borrow_and_update().clone();
+                if rejected != Some(published.version) {
+                    match self.send_delta(&published, !sent_any).await {
+                        Ok(p) => {
+                            sent_any |= p.is_some();
+                            pending = p;
+                        }
+                        Err(()) => break,
+                    }
+                }
+            }
+            tokio::select! {
+                msg = inbound.message() => match msg {
+                    Ok(Some(req)) => {
+                        let Some(p) = pending.take_if(|p| p.nonce == req.response_nonce) else {
+                            continue; // a stale nonce or a subscription change: nothing to settle
+                        };
+                        match req.error_detail {
+                            Some(err) => {
+                                tracing::warn!(node = %self.node_id, gateway = %self.gateway,
+                                    snapshot = p.snapshot, error = %err.message, "proxy rejected config (NACK)");
+                                rejected = Some(p.snapshot);
+                            }
+                            None => {
+                                tracing::debug!(node = %self.node_id, snapshot = p.snapshot, "ACK");
+                                self.acked = p.versions;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::info!(node = %self.node_id, error = %e, "proxy stream ended");
+                        break;
+                    }
+                },
+                changed = self.outputs.changed(), if pending.is_none() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!(node = %self.node_id, gateway = %self.gateway, "proxy disconnected");
+    }
+
+    /// Sends what changed between the proxy's state and `published`; `force` sends even an
+    /// empty delta (the first response completes the proxy's initial sync).
+    async fn send_delta(
+        &mut self,
+        published: &Published,
+        force: bool,
+    ) -> Result<Option<Pending>, ()> {
+        let desired = encode(published.output.resources_for(&self.gateway));
+        let resources: Vec<XdsResource> = desired
+            .iter()
+            .filter(|(name, (version, _))| self.acked.get(*name) != Some(version))
+            .map(|(name, (version, any))| XdsResource {
+                name: name.clone(),
+                version: version.clone(),
+                resource: Some(any.clone()),
+            })
+            .collect();
+        let mut removed: Vec<String> = self
+            .acked
+            .keys()
+            .filter(|k| !desired.contains_key(*k))
+            .cloned()
+            .collect();
+        removed.sort();
+        if resources.is_empty() && removed.is_empty() && !force {
+            return Ok(None);
+        }
+        self.nonce += 1;
+        let nonce = self.nonce.to_string();
+        tracing::debug!(node = %self.node_id, snapshot = published.version,
+            changed = resources.len(), removed = removed.len(), "sending delta");
+        let resp = DeltaDiscoveryResponse {
+            system_version_info: published.version.to_string(),
+            resources,
+            type_url: RESOURCE_TYPE_URL.to_string(),
+            nonce: nonce.clone(),
+            removed_resources: removed,
+        };
+        self.tx.send(Ok(resp)).await.map_err(|_| ())?;
+        Ok(Some(Pending {
+            nonce,
+            snapshot: published.version,
+            versions: desired.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+        }))
+    }
+}
+
+/// Encodes resources into `Any`s with a content-hash version each.
+fn encode(
+    resources: BTreeMap<String, agora_proto::resource::Resource>,
+) -> BTreeMap<String, (String, prost_types::Any)> {
+    resources
+        .into_iter()
+        .map(|(name, r)| {
+            let value = r.encode_to_vec();
+            let version = format!("{:016x}", fnv1a(&value));
+            let any = prost_types::Any {
+                type_url: RESOURCE_TYPE_URL.to_string(),
+                value,
+            };
+            (name, (version, any))
+        })
+        .collect()
+}
+
+/// FNV-1a, 64 bit: stable across processes, so versions survive a controller restart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
