@@ -5,6 +5,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, ["proto"])?;
     let mut config = prost_build::Config::new();
     config
+        // Ordered maps: the encoding (and the xDS content-hash version) is deterministic.
+        .btree_map(["."])
         .type_attribute(".agora", "#[derive(serde::Serialize)]")
         .type_attribute(".agora", "#[serde(rename_all = \"camelCase\")]")
         .field_attribute(

@@ -68,7 +68,7 @@ pub(super) fn resolve(s: &Snapshot, out: &mut Output) {
                     ))
                 })
                 .collect();
-            let mut map = std::collections::HashMap::new();
+            let mut map = BTreeMap::new();
             for p in &ports {
                 let pname = p.name.clone().unwrap_or_default();
                 let target = slice_ports

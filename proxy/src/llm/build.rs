@@ -34,7 +34,7 @@ pub fn ai_backend(
         groups.push(providers);
     }
     let aliases: HashMap<String, String> = ai.model_aliases.clone().into_iter().collect();
-    let json = |m: &std::collections::HashMap<String, String>, field: &str| {
+    let json = |m: &std::collections::BTreeMap<String, String>, field: &str| {
         m.iter()
             .map(|(k, v)| {
                 serde_json::from_str(v)
