@@ -202,3 +202,6 @@ fn apply(
     *held = next;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests;

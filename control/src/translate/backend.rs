@@ -5,7 +5,7 @@
 use agora_proto::resource as pb;
 
 use super::grants;
-use super::{GATEWAY_GROUP, Output, ServiceResources};
+use super::{GATEWAY_GROUP, Output};
 use crate::snapshot::{ObjKey, Snapshot};
 
 /// Why a backendRef does not resolve; the route's ResolvedRefs condition carries it.
@@ -103,8 +103,6 @@ pub(super) fn resolve(
             }),
             ..Default::default()
         });
-    out.services
-        .entry(svc_key.to_string())
-        .or_insert_with(ServiceResources::default);
+    out.services.entry(svc_key.to_string()).or_default();
     Ok(key)
 }
