@@ -34,11 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The delta-xDS envelope and its gRPC service (client for the proxy, server for the
     // controller). Resources inside it are `agora.resource.v1.Resource` messages in an `Any`.
-    let xds = protox::compile(["proto/agora/xds/v1/xds.proto"], ["proto"])?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(xds)?;
+    if std::env::var_os("CARGO_FEATURE_XDS").is_some() {
+        let xds = protox::compile(["proto/agora/xds/v1/xds.proto"], ["proto"])?;
+        tonic_prost_build::configure()
+            .build_client(true)
+            .build_server(true)
+            .compile_fds(xds)?;
+    }
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -91,16 +91,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     tracing::info!(addr = %args.xds_listen, tls = tls.is_some(), "xDS listening");
-    let shutdown = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        }
-    };
-    xds::serve(args.xds_listen, AdsService::new(out_rx), tls, shutdown).await?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let server = tokio::spawn(xds::serve(
+        args.xds_listen,
+        AdsService::new(out_rx),
+        tls,
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        r = server => return Ok(r??),
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    // Proxies keep their streams open; they reconnect to another replica, so do not wait
+    // long for them.
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod resource {
     include!(concat!(env!("OUT_DIR"), "/agora.resource.v1.rs"));
 }
 
+#[cfg(feature = "xds")]
 /// Delta xDS envelope (`DeltaDiscoveryRequest` / `DeltaDiscoveryResponse`) and the ADS service.
 pub mod xds {
     #![allow(clippy::all, missing_docs)]

@@ -13,6 +13,10 @@ pub enum Error {
     /// feature the target format has no equivalent for. Maps to 400.
     #[error("{0}")]
     Unsupported(String),
+    /// A provider configuration (`spec.ai`) is invalid; `field` names where. Rejects the
+    /// config, never a request.
+    #[error("invalid config at {field}: {message}")]
+    Config { field: String, message: String },
 }
 
 impl Error {
@@ -21,6 +25,7 @@ impl Error {
         match self {
             Error::InvalidRequest(_) | Error::Unsupported(_) => 400,
             Error::InvalidResponse(_) => 502,
+            Error::Config { .. } => 500,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod openai;
 pub mod policy;
 pub mod presets;
+pub mod spec;
 pub mod sse;
 mod translate;
 pub mod usage;

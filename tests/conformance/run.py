@@ -8,7 +8,8 @@ removed), waits until the controller has translated them (its status file names 
 routes) and runs the suite's replay.py against the proxy of each Gateway the cases use.
 
 The suite is ../shared/conformance/gateway-api when present (the project's shared copy),
-else the vendored tests/conformance/gateway-api.
+else the vendored tests/conformance/gateway-api. Tests the suite ships without cases.json get
+ours from tests/conformance/cases-extra (transcribed from the upstream Go tests).
 
 usage: run.py [--tests t1,t2|all] [--bin-dir target/debug] [--keep]
 Ends with the replay totals; exit status 0 only when no case failed.
@@ -35,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SHARED = os.path.join(ROOT, "..", "shared", "conformance", "gateway-api")
 SUITE = SHARED if os.path.isdir(os.path.join(SHARED, "cases")) else os.path.join(HERE, "gateway-api")
+EXTRA = os.path.join(HERE, "cases-extra")
 CLASS = "agora"
 GATEWAY_CLASS = f"""apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -64,6 +66,19 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 def docs(path: str) -> list[dict]:
     text = open(path, encoding="utf-8").read().replace("{GATEWAY_CLASS_NAME}", CLASS)
     return [d for d in yaml.safe_load_all(text) if d]
+
+
+def gateway_ports(test: str) -> dict[str, list[int]]:
+    """Gateway name -> its listener ports, from the base and the test's manifests."""
+    out = {}
+    files = [os.path.join(SUITE, "cases", "base", "manifests.yaml")]
+    tdir = os.path.join(SUITE, "cases", test)
+    files += [os.path.join(tdir, f) for f in sorted(os.listdir(tdir)) if f.endswith(".yaml")]
+    for f in files:
+        for d in docs(f):
+            if d.get("kind") == "Gateway":
+                out[d["metadata"]["name"]] = sorted({l["port"] for l in d["spec"]["listeners"]})
+    return out
 
 
 def endpoint_slices(services: list[dict], echo_ports: dict[str, int]) -> list[dict]:
@@ -135,32 +150,33 @@ class Harness:
         with open(os.path.join(self.mdir, "02-endpoints.yaml"), "w") as f:
             yaml.safe_dump_all(endpoint_slices(services, echo_ports), f)
 
-        xds = free_port()
-        bins = self.a.bin_dir
-        self.spawn("controller", [os.path.join(bins, "agora-controller"), "--manifests", self.mdir,
-                                  "--xds-listen", f"127.0.0.1:{xds}", "--status-file", self.status],
+        self.xds = free_port()
+        self.spawn("controller", [os.path.join(self.a.bin_dir, "agora-controller"), "--manifests", self.mdir,
+                                  "--xds-listen", f"127.0.0.1:{self.xds}", "--status-file", self.status],
                    {"RUST_LOG": "info"})
-        wait_port(xds)
-        gateways = {"same-namespace": [80], "backend-namespaces": [80],
-                    "httproute-listener-port-matching": [80, 8080, 8090]}
-        for gw, ports in gateways.items():
-            pmap = {p: free_port() for p in ports}
-            admin = free_port()
-            self.spawn(f"proxy-{gw}", [os.path.join(bins, "agora-proxy"), "--xds", f"http://127.0.0.1:{xds}",
-                                       "--gateway", f"gateway-conformance-infra/{gw}",
-                                       "--port-map", ",".join(f"{k}={v}" for k, v in pmap.items()),
-                                       "--admin", f"127.0.0.1:{admin}", "--no-access-log"],
-                       {"RUST_LOG": "warn"})
-            self.proxies[gw] = pmap
-            deadline = time.time() + 20
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1)
-                    break
-                except Exception:  # noqa: BLE001
-                    if time.time() > deadline:
-                        raise RuntimeError(f"proxy for {gw} never became ready")
-                    time.sleep(0.1)
+        wait_port(self.xds)
+
+    def proxy_for(self, gw: str, ports: list[int]) -> dict[int, int]:
+        """The listener-port map of the proxy serving Gateway `gw`, started on first use."""
+        if gw in self.proxies:
+            return self.proxies[gw]
+        pmap = {p: free_port() for p in ports}
+        admin = free_port()
+        self.spawn(f"proxy-{gw}", [os.path.join(self.a.bin_dir, "agora-proxy"), "--xds", f"http://127.0.0.1:{self.xds}",
+                                   "--gateway", f"gateway-conformance-infra/{gw}",
+                                   "--port-map", ",".join(f"{k}={v}" for k, v in pmap.items()),
+                                   "--admin", f"127.0.0.1:{admin}", "--no-access-log"],
+                   {"RUST_LOG": "warn"})
+        self.proxies[gw] = pmap
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1)
+                return pmap
+            except Exception:  # noqa: BLE001
+                if time.time() > deadline:
+                    raise RuntimeError(f"proxy for {gw} never became ready")
+                time.sleep(0.1)
 
     def apply_test(self, test: str, drop_kinds: set[str] = frozenset()) -> None:
         for f in os.listdir(self.mdir):
@@ -201,9 +217,11 @@ class Harness:
         return totals
 
     def replay(self, test: str, window: tuple[int, int | None]) -> tuple[int, int, int]:
-        cases = json.load(open(os.path.join(SUITE, "cases", test, "cases.json"), encoding="utf-8"))
+        own = os.path.join(SUITE, "cases", test, "cases.json")
+        cases = json.load(open(own if os.path.exists(own) else os.path.join(EXTRA, test, "cases.json"),
+                               encoding="utf-8"))
         cases_dir = os.path.join(SUITE, "cases")
-        if window != (0, None):
+        if window != (0, None) or not os.path.exists(own):
             # replay.py takes whole tests: give it a copy holding only this step's cases.
             cases_dir = os.path.join(self.work, "cases-step")
             shutil.rmtree(cases_dir, ignore_errors=True)
@@ -213,12 +231,13 @@ class Harness:
             with open(os.path.join(cases_dir, test, "cases.json"), "w") as f:
                 json.dump(cases, f)
         totals = [0, 0, 0]
+        listeners = gateway_ports(test)
         for gw in sorted({c.get("gateway") or "same-namespace" for c in cases["cases"]}):
-            pmap = self.proxies.get(gw)
-            if pmap is None:
-                print(f"FAIL {test}: no proxy for Gateway {gw}", flush=True)
+            if gw not in listeners:
+                print(f"FAIL {test}: no Gateway {gw} in the manifests", flush=True)
                 totals[1] += 1
                 continue
+            pmap = self.proxy_for(gw, listeners[gw])
             r = subprocess.run([sys.executable, os.path.join(SUITE, "replay.py"), "--gateway-addr", "127.0.0.1",
                                 "--port-map", ",".join(f"{k}={v}" for k, v in pmap.items()),
                                 "--tests", test, "--only-gateway", gw, "--echo-record", self.record,
@@ -258,7 +277,9 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, manifests)")
     a = ap.parse_args()
     cases_dir = os.path.join(SUITE, "cases")
-    tests = sorted(d for d in os.listdir(cases_dir) if os.path.exists(os.path.join(cases_dir, d, "cases.json"))) \
+    tests = sorted(d for d in os.listdir(cases_dir)
+                   if os.path.exists(os.path.join(cases_dir, d, "cases.json"))
+                   or os.path.exists(os.path.join(EXTRA, d, "cases.json"))) \
         if a.tests == "all" else a.tests.split(",")
     h = Harness(a)
     passed = failed = skipped = 0

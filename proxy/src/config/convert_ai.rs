@@ -1,4 +1,5 @@
-//! Local config → proto for AI backends (`backends[].ai`).
+//! Local config → proto for AI backends (`backends[].ai`): the shared conversion
+//! (`agora_providers::spec`) with keys read from the config, files or the environment.
 
 use std::path::Path;
 
@@ -15,98 +16,31 @@ pub fn ai_backend(b: &BackendConfig, ai: &AiConfig, at: &str, base: &Path) -> Re
             "an AI backend takes its addresses from its providers, not static/endpoints",
         ));
     }
-    let backend_auth = b.policies.as_ref().and_then(|p| p.auth.as_ref());
-    let groups = match (&ai.provider, ai.groups.is_empty()) {
-        (Some(p), true) => vec![pb::AiProviderGroup {
-            providers: vec![provider(
-                p,
-                &format!("{at}.ai.provider"),
-                backend_auth,
-                base,
-                &b.name,
-            )?],
-        }],
-        (None, false) => ai
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| {
-                if g.providers.is_empty() {
-                    return Err(Error::invalid(
-                        format!("{at}.ai.groups[{gi}].providers"),
-                        "a group needs a provider",
-                    ));
-                }
-                let providers = g
-                    .providers
-                    .iter()
-                    .enumerate()
-                    .map(|(pi, p)| {
-                        provider(
-                            p,
-                            &format!("{at}.ai.groups[{gi}].providers[{pi}]"),
-                            backend_auth,
-                            base,
-                            &format!("{}-{gi}-{pi}", b.name),
-                        )
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(pb::AiProviderGroup { providers })
-            })
-            .collect::<Result<Vec<_>>>()?,
-        (Some(_), false) => {
-            return Err(Error::invalid(
-                format!("{at}.ai"),
-                "set either provider or groups, not both",
-            ));
-        }
-        (None, true) => {
-            return Err(Error::invalid(
-                format!("{at}.ai"),
-                "needs a provider or groups",
-            ));
-        }
+    let mut resolve = |a: &AuthConfig, at: &str| {
+        auth_of(a, at, base).map_err(|e| match e {
+            Error::InvalidConfig { field, message } => {
+                agora_providers::Error::Config { field, message }
+            }
+            other => agora_providers::Error::Config {
+                field: at.to_string(),
+                message: other.to_string(),
+            },
+        })
     };
-    let ai_policy = b.policies.as_ref().and_then(|p| p.ai.as_ref());
-    let model_aliases = ai_policy
-        .map(|a| a.model_aliases.clone().into_iter().collect())
-        .unwrap_or_default();
-    let json_map = |m: &std::collections::BTreeMap<String, serde_json::Value>| {
-        m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
-    };
-    let prompt = |which: fn(&PromptPolicyConfig) -> &Vec<PromptMessageConfig>, field: &str| {
-        let list = ai_policy.and_then(|a| a.prompt.as_ref()).map(which);
-        list.into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, m)| {
-                if !["system", "user", "assistant"].contains(&m.role.as_str()) {
-                    return Err(Error::invalid(
-                        format!("{at}.policies.ai.prompt.{field}[{i}].role"),
-                        "must be system, user or assistant",
-                    ));
-                }
-                Ok(pb::PromptMessage {
-                    role: m.role.clone(),
-                    content: m.content.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()
-    };
-    let prompt_prepend = prompt(|p| &p.prepend, "prepend")?;
-    let prompt_append = prompt(|p| &p.append, "append")?;
+    let ai = agora_providers::spec::convert::ai_backend(
+        &b.name,
+        ai,
+        b.policies.as_ref(),
+        at,
+        &mut resolve,
+    )
+    .map_err(|e| match e {
+        agora_providers::Error::Config { field, message } => Error::invalid(field, message),
+        other => Error::invalid(at, other.to_string()),
+    })?;
     Ok(pb::Backend {
         key: format!("backend/{}", b.name),
-        kind: Some(pb::backend::Kind::Ai(pb::AiBackend {
-            groups,
-            model_aliases,
-            defaults: ai_policy.map(|a| json_map(&a.defaults)).unwrap_or_default(),
-            overrides: ai_policy
-                .map(|a| json_map(&a.overrides))
-                .unwrap_or_default(),
-            prompt_prepend,
-            prompt_append,
-        })),
+        kind: Some(pb::backend::Kind::Ai(ai)),
         health_check: b
             .health_check
             .as_ref()
@@ -139,224 +73,6 @@ pub fn ai_backend(b: &BackendConfig, ai: &AiConfig, at: &str, base: &Path) -> Re
             http2: false,
         }),
         ..Default::default()
-    })
-}
-
-fn provider(
-    p: &ProviderConfig,
-    at: &str,
-    backend_auth: Option<&AuthConfig>,
-    base: &Path,
-    default_name: &str,
-) -> Result<pb::AiProvider> {
-    use pb::ai_provider::Format;
-    let v = vendor(p, at)?;
-    let preset = match &p.preset {
-        None => None,
-        Some(name) => {
-            let preset = agora_providers::presets::preset(name).ok_or_else(|| {
-                let known: Vec<&str> = agora_providers::presets::PRESETS
-                    .iter()
-                    .map(|p| p.name)
-                    .collect();
-                Error::invalid(
-                    format!("{at}.preset"),
-                    format!("unknown preset {name:?}; known: {}", known.join(", ")),
-                )
-            })?;
-            if proto_format(preset.format()) != v.format {
-                return Err(Error::invalid(
-                    format!("{at}.preset"),
-                    format!("preset {name:?} speaks another API than this provider kind"),
-                ));
-            }
-            Some(preset)
-        }
-    };
-    let (default_host, default_tls, default_port, default_path) = match preset {
-        Some(pr) => {
-            let after_scheme = pr
-                .base_url
-                .split_once("://")
-                .map_or(pr.base_url, |(_, r)| r);
-            let port = after_scheme
-                .split_once(':')
-                .and_then(|(_, port)| port.parse().ok())
-                .unwrap_or(pr.default_port);
-            (
-                pr.host().to_string(),
-                pr.tls,
-                Some(port),
-                pr.path_prefix.to_string(),
-            )
-        }
-        None => (
-            v.host.clone(),
-            p.host.is_none() || p.port == Some(443),
-            None,
-            String::new(),
-        ),
-    };
-    let host = p.host.clone().unwrap_or(default_host);
-    let tls = p.tls.unwrap_or(default_tls);
-    let port = p
-        .port
-        .or(default_port)
-        .unwrap_or(if tls { 443 } else { 80 });
-    // Empty: the vendor's default prefix (`/v1`, `/v1beta`, ...).
-    let path_prefix = p.path.clone().unwrap_or(default_path);
-    if !path_prefix.is_empty() && !path_prefix.starts_with('/') {
-        return Err(Error::invalid(format!("{at}.path"), "must start with '/'"));
-    }
-    if p.policies.as_ref().is_some_and(|pp| pp.ai.is_some()) {
-        return Err(Error::invalid(
-            format!("{at}.policies.ai"),
-            "AI policies belong on the backend, not on one provider",
-        ));
-    }
-    let own_auth = p.policies.as_ref().and_then(|pp| pp.auth.as_ref());
-    if own_auth.or(backend_auth).is_some_and(|a| a.aws.is_some()) && v.vendor != "bedrock" {
-        return Err(Error::invalid(
-            format!("{at}.policies.auth.aws"),
-            "AWS credentials only apply to bedrock providers",
-        ));
-    }
-    let auth = own_auth
-        .or(backend_auth)
-        .map(|a| auth_of(a, &format!("{at}.policies.auth"), base))
-        .transpose()?;
-    let format: Format = v.format;
-    Ok(pb::AiProvider {
-        name: p.name.clone().unwrap_or_else(|| default_name.to_string()),
-        format: format as i32,
-        model: v.model.unwrap_or_default(),
-        host,
-        port: port.into(),
-        path_prefix: path_prefix.trim_end_matches('/').to_string(),
-        tls,
-        auth,
-        vendor: v.vendor.to_string(),
-        region: v.region,
-        project_id: v.project_id,
-        api_version: v.api_version,
-        deployment: v.deployment,
-        models: p.models.clone(),
-    })
-}
-
-/// The proto format of a provider wire format.
-fn proto_format(f: agora_providers::WireFormat) -> pb::ai_provider::Format {
-    use pb::ai_provider::Format;
-    match f {
-        agora_providers::WireFormat::OpenAi => Format::Openai,
-        agora_providers::WireFormat::Anthropic => Format::Anthropic,
-        agora_providers::WireFormat::Gemini => Format::Gemini,
-        agora_providers::WireFormat::Bedrock => Format::Bedrock,
-    }
-}
-
-/// What a provider's vendor key decides: wire format, default host, and vendor fields.
-struct Vendor {
-    vendor: &'static str,
-    format: pb::ai_provider::Format,
-    host: String,
-    model: Option<String>,
-    region: String,
-    project_id: String,
-    api_version: String,
-    deployment: String,
-}
-
-fn vendor(p: &ProviderConfig, at: &str) -> Result<Vendor> {
-    use pb::ai_provider::Format;
-    let set = [
-        p.openai.is_some(),
-        p.anthropic.is_some(),
-        p.gemini.is_some(),
-        p.vertexai.is_some(),
-        p.bedrock.is_some(),
-        p.azureopenai.is_some(),
-    ];
-    if set.iter().filter(|x| **x).count() != 1 {
-        return Err(Error::invalid(
-            at,
-            "set exactly one provider kind (openai, anthropic, gemini, vertexai, bedrock, azureopenai)",
-        ));
-    }
-    let base = |vendor, format, host: &str, model: &Option<String>| Vendor {
-        vendor,
-        format,
-        host: host.to_string(),
-        model: model.clone(),
-        region: String::new(),
-        project_id: String::new(),
-        api_version: String::new(),
-        deployment: String::new(),
-    };
-    Ok(if let Some(m) = &p.openai {
-        base("openai", Format::Openai, "api.openai.com", &m.model)
-    } else if let Some(m) = &p.anthropic {
-        base(
-            "anthropic",
-            Format::Anthropic,
-            "api.anthropic.com",
-            &m.model,
-        )
-    } else if let Some(m) = &p.gemini {
-        base(
-            "gemini",
-            Format::Gemini,
-            "generativelanguage.googleapis.com",
-            &m.model,
-        )
-    } else if let Some(v) = &p.vertexai {
-        let region = v.region.clone().unwrap_or_else(|| "us-central1".into());
-        let host = if region == "global" {
-            "aiplatform.googleapis.com".to_string()
-        } else {
-            format!("{region}-aiplatform.googleapis.com")
-        };
-        // Anthropic models on Vertex speak the Anthropic format; the rest Gemini.
-        let format = if v.model.as_deref().is_some_and(|m| m.starts_with("claude")) {
-            Format::Anthropic
-        } else {
-            Format::Gemini
-        };
-        Vendor {
-            region,
-            project_id: v.project_id.clone(),
-            ..base("vertexai", format, &host, &v.model)
-        }
-    } else if let Some(b) = &p.bedrock {
-        Vendor {
-            region: b.region.clone(),
-            ..base(
-                "bedrock",
-                Format::Bedrock,
-                &format!("bedrock-runtime.{}.amazonaws.com", b.region),
-                &b.model,
-            )
-        }
-    } else if let Some(a) = &p.azureopenai {
-        let host = a
-            .endpoint
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        if host.is_empty() || host.contains('/') {
-            return Err(Error::invalid(
-                format!("{at}.azureopenai.endpoint"),
-                "expected https://RESOURCE.openai.azure.com",
-            ));
-        }
-        Vendor {
-            api_version: a.api_version.clone().unwrap_or_else(|| "2024-10-21".into()),
-            deployment: a.deployment_name.clone().unwrap_or_default(),
-            ..base("azureopenai", Format::Openai, &host, &a.model)
-        }
-    } else {
-        return Err(Error::invalid(at, "no provider kind"));
     })
 }
 

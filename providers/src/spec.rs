@@ -1,0 +1,194 @@
+//! The AI part of an AgentgatewayBackend (`spec.ai` and `spec.policies`): one schema for the
+//! proxy's local config file and the controller's CRD, and one conversion into the proto
+//! `AiBackend` ([`convert::ai_backend`]). Where credentials come from (a file or environment
+//! variable locally, a Secret in a cluster) is the caller's business: it passes a resolver.
+
+pub mod convert;
+
+use serde::{Deserialize, Serialize};
+
+/// `spec.ai`: one provider, or groups of providers in priority order.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AiConfig {
+    #[serde(default)]
+    pub provider: Option<ProviderConfig>,
+    #[serde(default)]
+    pub groups: Vec<ProviderGroupConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderGroupConfig {
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// One provider: exactly one vendor key (`openai`, `anthropic`, ...) plus address overrides.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub openai: Option<ModelConfig>,
+    #[serde(default)]
+    pub anthropic: Option<ModelConfig>,
+    #[serde(default)]
+    pub gemini: Option<ModelConfig>,
+    #[serde(default)]
+    pub vertexai: Option<VertexConfig>,
+    #[serde(default)]
+    pub bedrock: Option<BedrockConfig>,
+    #[serde(default)]
+    pub azureopenai: Option<AzureOpenAiConfig>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Path prefix replacing the vendor default `/v1` (e.g. `/openai/v1`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// TLS to the provider; default: on for the vendor's public API and port 443.
+    #[serde(default)]
+    pub tls: Option<bool>,
+    /// Per-provider policies inside `groups` (auth).
+    #[serde(default)]
+    pub policies: Option<BackendPoliciesConfig>,
+    /// Models this provider serves (exact names or `*` globs, e.g. `claude-*`); requests for
+    /// other models skip it. Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// An OpenAI-compatible vendor from the preset table (groq, mistral, deepseek, together,
+    /// openrouter, fireworks, xai, cerebras, ollama, vllm): its host, port, TLS and path.
+    #[serde(default)]
+    pub preset: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// Vertex AI: Gemini models, or Anthropic models (`claude-*`) through Vertex.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VertexConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub project_id: String,
+    /// Default `us-central1`; `global` uses the global endpoint.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// AWS Bedrock (Converse API).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BedrockConfig {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub region: String,
+}
+
+/// Azure OpenAI: a resource endpoint and a deployment (or the v1 API when no deployment).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AzureOpenAiConfig {
+    /// `https://RESOURCE.openai.azure.com` or just the host.
+    pub endpoint: String,
+    #[serde(default)]
+    pub deployment_name: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BackendPoliciesConfig {
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    #[serde(default)]
+    pub ai: Option<AiPoliciesConfig>,
+}
+
+/// Backend authentication: a key (inline, from a file or an environment variable), or the
+/// client's own credentials (`passthrough: {}`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    #[serde(default)]
+    pub passthrough: Option<serde_json::Value>,
+    /// Kubernetes Secret reference; only the control plane can resolve it.
+    #[serde(default)]
+    pub secret_ref: Option<serde_json::Value>,
+    /// AWS credentials for SigV4 (Bedrock); fields default to the standard environment
+    /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    #[serde(default)]
+    pub aws: Option<AwsAuthConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsAuthConfig {
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AiPoliciesConfig {
+    #[serde(default)]
+    pub model_aliases: std::collections::BTreeMap<String, String>,
+    /// Request fields set when the client did not (e.g. `temperature: 0.2`).
+    #[serde(default)]
+    pub defaults: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Request fields always set (e.g. `max_tokens: 1024`).
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub prompt: Option<PromptPolicyConfig>,
+}
+
+/// Messages added around every prompt.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PromptPolicyConfig {
+    #[serde(default)]
+    pub prepend: Vec<PromptMessageConfig>,
+    #[serde(default)]
+    pub append: Vec<PromptMessageConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PromptMessageConfig {
+    pub role: String,
+    pub content: String,
+}
