@@ -155,7 +155,7 @@ endpoints: [{{addresses: [127.0.0.1]}}]
             time.sleep(0.01)
         result["initial_sync_s"] = time.time() - t0
         clog.flush()
-        took = [float(m) for m in re.findall(r"took_ms=([0-9.]+)", open(clog.name).read())]
+        took = [float(m) for m in re.findall(r"translated .*took_ms=([0-9.]+)", open(clog.name).read())]
         result["translate_ms"] = took[0] if took else None
 
         lat = []
@@ -173,7 +173,7 @@ endpoints: [{{addresses: [127.0.0.1]}}]
             lat.append((time.time() - w) * 1000)
             time.sleep(0.05)
         clog.flush()
-        took = [float(m) for m in re.findall(r"took_ms=([0-9.]+)", open(clog.name).read())]
+        took = [float(m) for m in re.findall(r"translated .*took_ms=([0-9.]+)", open(clog.name).read())]
         result.update({
             "routes": a.routes, "changes": a.changes,
             "translate_ms_per_change_p50": statistics.median(took[1:]) if len(took) > 1 else None,

@@ -24,4 +24,26 @@ pub enum Error {
     Serve(String),
 }
 
+impl Error {
+    /// A copy for reporting again (I/O errors keep their kind and message).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Error::Read { path, source } => Error::Read {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Manifest {
+                path,
+                index,
+                message,
+            } => Error::Manifest {
+                path: path.clone(),
+                index: *index,
+                message: message.clone(),
+            },
+            Error::Serve(m) => Error::Serve(m.clone()),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread()
@@ -68,15 +69,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let status_file = args.status_file.clone();
     tokio::spawn(async move {
         let mut version = 0;
+        let mut previous: Option<Arc<Published>> = None;
         loop {
             let snap = snapshots.borrow_and_update().clone();
             let started = Instant::now();
-            let output = tokio::task::spawn_blocking(move || translate::translate(&snap))
-                .await
-                .unwrap_or_default();
             version += 1;
-            report(&output, version, started.elapsed(), status_file.as_deref());
-            out_tx.send_replace(Arc::new(Published { version, output }));
+            let prev = previous.clone();
+            let published = tokio::task::spawn_blocking(move || {
+                let output = translate::translate(&snap);
+                let took = started.elapsed();
+                (Published::new(version, output, prev.as_deref()), took)
+            })
+            .await;
+            match published {
+                Ok((published, took)) => {
+                    report(&published.output, version, took, status_file.as_deref());
+                    let published = Arc::new(published);
+                    previous = Some(published.clone());
+                    out_tx.send_replace(published);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "translation failed; keeping the last published config");
+                }
+            }
             if snapshots.changed().await.is_err() {
                 return;
             }

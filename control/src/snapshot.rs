@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use gateway_api::experimental::{
     gatewayclasses::GatewayClass, gateways::Gateway, httproutes::HttpRoute,
@@ -37,20 +38,36 @@ impl fmt::Display for ObjKey {
     }
 }
 
-/// The objects the translator works from.
+/// The objects the translator works from. Objects are shared (`Arc`): a source that
+/// rebuilds the snapshot after a change copies pointers, not objects.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    pub gateway_classes: BTreeMap<String, GatewayClass>,
-    pub gateways: BTreeMap<ObjKey, Gateway>,
-    pub http_routes: BTreeMap<ObjKey, HttpRoute>,
-    pub reference_grants: BTreeMap<ObjKey, ReferenceGrant>,
-    pub namespaces: BTreeMap<String, Namespace>,
-    pub services: BTreeMap<ObjKey, Service>,
-    pub endpoint_slices: BTreeMap<ObjKey, EndpointSlice>,
-    pub secrets: BTreeMap<ObjKey, Secret>,
+    pub gateway_classes: BTreeMap<String, Arc<GatewayClass>>,
+    pub gateways: BTreeMap<ObjKey, Arc<Gateway>>,
+    pub http_routes: BTreeMap<ObjKey, Arc<HttpRoute>>,
+    pub reference_grants: BTreeMap<ObjKey, Arc<ReferenceGrant>>,
+    pub namespaces: BTreeMap<String, Arc<Namespace>>,
+    pub services: BTreeMap<ObjKey, Arc<Service>>,
+    pub endpoint_slices: BTreeMap<ObjKey, Arc<EndpointSlice>>,
+    pub secrets: BTreeMap<ObjKey, Arc<Secret>>,
 }
 
 impl Snapshot {
+    /// Adds (or replaces) every object of `other`.
+    pub fn merge(&mut self, other: &Snapshot) {
+        fn add<K: Ord + Clone, V: Clone>(to: &mut BTreeMap<K, V>, from: &BTreeMap<K, V>) {
+            to.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        add(&mut self.gateway_classes, &other.gateway_classes);
+        add(&mut self.gateways, &other.gateways);
+        add(&mut self.http_routes, &other.http_routes);
+        add(&mut self.reference_grants, &other.reference_grants);
+        add(&mut self.namespaces, &other.namespaces);
+        add(&mut self.services, &other.services);
+        add(&mut self.endpoint_slices, &other.endpoint_slices);
+        add(&mut self.secrets, &other.secrets);
+    }
+
     /// Labels of a namespace (empty when the Namespace object is unknown).
     pub fn namespace_labels(&self, ns: &str) -> BTreeMap<String, String> {
         self.namespaces

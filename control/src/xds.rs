@@ -27,11 +27,44 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::error::{Error, Result};
 use crate::translate::Output;
 
-/// A translated snapshot, numbered in publication order.
+/// A translated snapshot, numbered in publication order, with each Gateway's resources
+/// encoded once for every proxy of that Gateway.
 #[derive(Debug, Default)]
 pub struct Published {
     pub version: u64,
     pub output: Output,
+    encoded: BTreeMap<String, Arc<Encoded>>,
+}
+
+/// One Gateway's resources by xDS name.
+type Encoded = BTreeMap<String, Entry>;
+
+#[derive(Debug)]
+struct Entry {
+    resource: agora_proto::resource::Resource,
+    version: String,
+    any: prost_types::Any,
+}
+
+impl Published {
+    /// Encodes `output` per Gateway; resources equal to those of `previous` keep their
+    /// encoding (no re-encode, no re-hash).
+    pub fn new(version: u64, output: Output, previous: Option<&Published>) -> Self {
+        let encoded = output
+            .gateways
+            .keys()
+            .map(|gw| {
+                let prev = previous.and_then(|p| p.encoded.get(gw));
+                let enc = encode(output.resources_for(gw), prev.map(|p| &**p));
+                (gw.clone(), Arc::new(enc))
+            })
+            .collect();
+        Self {
+            version,
+            output,
+            encoded,
+        }
+    }
 }
 
 /// The ADS service; clones share the published snapshot.
@@ -197,14 +230,18 @@ impl Session {
         published: &Published,
         force: bool,
     ) -> Result<Option<Pending>, ()> {
-        let desired = encode(published.output.resources_for(&self.gateway));
+        let empty = Encoded::new();
+        let desired = published
+            .encoded
+            .get(&self.gateway)
+            .map_or(&empty, |e| &**e);
         let resources: Vec<XdsResource> = desired
             .iter()
-            .filter(|(name, (version, _))| self.acked.get(*name) != Some(version))
-            .map(|(name, (version, any))| XdsResource {
+            .filter(|(name, e)| self.acked.get(*name) != Some(&e.version))
+            .map(|(name, e)| XdsResource {
                 name: name.clone(),
-                version: version.clone(),
-                resource: Some(any.clone()),
+                version: e.version.clone(),
+                resource: Some(e.any.clone()),
             })
             .collect();
         let mut removed: Vec<String> = self
@@ -232,25 +269,47 @@ impl Session {
         Ok(Some(Pending {
             nonce,
             snapshot: published.version,
-            versions: desired.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+            versions: desired
+                .iter()
+                .map(|(k, e)| (k.clone(), e.version.clone()))
+                .collect(),
         }))
     }
 }
 
-/// Encodes resources into `Any`s with a content-hash version each.
+/// Encodes resources into `Any`s with a content-hash version each, reusing `previous`
+/// entries whose resource is unchanged.
 fn encode(
     resources: BTreeMap<String, agora_proto::resource::Resource>,
-) -> BTreeMap<String, (String, prost_types::Any)> {
+    previous: Option<&Encoded>,
+) -> Encoded {
     resources
         .into_iter()
-        .map(|(name, r)| {
-            let value = r.encode_to_vec();
+        .map(|(name, resource)| {
+            if let Some(e) = previous.and_then(|p| p.get(&name))
+                && e.resource == resource
+            {
+                let entry = Entry {
+                    resource,
+                    version: e.version.clone(),
+                    any: e.any.clone(),
+                };
+                return (name, entry);
+            }
+            let value = resource.encode_to_vec();
             let version = format!("{:016x}", fnv1a(&value));
             let any = prost_types::Any {
                 type_url: RESOURCE_TYPE_URL.to_string(),
                 value,
             };
-            (name, (version, any))
+            (
+                name,
+                Entry {
+                    resource,
+                    version,
+                    any,
+                },
+            )
         })
         .collect()
 }

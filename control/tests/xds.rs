@@ -53,10 +53,7 @@ fn published(version: u64, yaml: &str) -> Arc<Published> {
     let mut loaded = Loaded::default();
     load_str(std::path::Path::new("t.yaml"), yaml, &mut loaded);
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    Arc::new(Published {
-        version,
-        output: translate(&loaded.snapshot),
-    })
+    Arc::new(Published::new(version, translate(&loaded.snapshot), None))
 }
 
 async fn start(first: Arc<Published>) -> (String, watch::Sender<Arc<Published>>) {

@@ -5,6 +5,7 @@
 //! the rest of the directory still applies.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -23,18 +24,56 @@ pub struct Loaded {
 
 /// Reads every manifest file under `dir` into one snapshot.
 pub fn load_dir(dir: &Path) -> Result<Loaded> {
-    let mut files = Vec::new();
-    collect(dir, &mut files)?;
-    files.sort();
-    let mut out = Loaded::default();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| Error::Read {
-            path: f.clone(),
-            source,
-        })?;
-        load_str(&f, &text, &mut out);
+    FileCache::default().load(dir)
+}
+
+/// Parsed files by path, re-parsed only when their size or modification time changes, so a
+/// change to one file of a large directory costs one file's parse.
+#[derive(Default)]
+pub struct FileCache {
+    files: std::collections::HashMap<PathBuf, (Stamp, Loaded)>,
+}
+
+type Stamp = (Option<std::time::SystemTime>, u64);
+
+impl FileCache {
+    /// The directory's snapshot, from cached files where they are unchanged.
+    pub fn load(&mut self, dir: &Path) -> Result<Loaded> {
+        let mut paths = Vec::new();
+        collect(dir, &mut paths)?;
+        paths.sort();
+        let mut fresh = std::collections::HashMap::new();
+        for p in paths {
+            let meta = std::fs::metadata(&p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let stamp = (meta.modified().ok(), meta.len());
+            let entry = match self.files.remove(&p) {
+                Some((old, loaded)) if old == stamp && old.0.is_some() => (old, loaded),
+                _ => {
+                    let text = std::fs::read_to_string(&p).map_err(|source| Error::Read {
+                        path: p.clone(),
+                        source,
+                    })?;
+                    let mut loaded = Loaded::default();
+                    load_str(&p, &text, &mut loaded);
+                    (stamp, loaded)
+                }
+            };
+            fresh.insert(p, entry);
+        }
+        self.files = fresh;
+        let mut keys: Vec<&PathBuf> = self.files.keys().collect();
+        keys.sort();
+        let mut out = Loaded::default();
+        for k in keys {
+            let (_, part) = &self.files[k];
+            out.snapshot.merge(&part.snapshot);
+            out.errors.extend(part.errors.iter().map(Error::duplicate));
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Adds the objects of one file's text to `out`.
@@ -80,36 +119,36 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
         ("gateway.networking.k8s.io", "GatewayClass") => {
             let o: gateway_api::experimental::gatewayclasses::GatewayClass = parse(doc)?;
             s.gateway_classes
-                .insert(o.metadata.name.clone().unwrap_or_default(), o);
+                .insert(o.metadata.name.clone().unwrap_or_default(), Arc::new(o));
         }
         ("gateway.networking.k8s.io", "Gateway") => {
             let o: gateway_api::experimental::gateways::Gateway = parse(doc)?;
-            s.gateways.insert(key(&o.metadata)?, o);
+            s.gateways.insert(key(&o.metadata)?, Arc::new(o));
         }
         ("gateway.networking.k8s.io", "HTTPRoute") => {
             let o: gateway_api::experimental::httproutes::HttpRoute = parse(doc)?;
-            s.http_routes.insert(key(&o.metadata)?, o);
+            s.http_routes.insert(key(&o.metadata)?, Arc::new(o));
         }
         ("gateway.networking.k8s.io", "ReferenceGrant") => {
             let o: gateway_api::experimental::referencegrants::ReferenceGrant = parse(doc)?;
-            s.reference_grants.insert(key(&o.metadata)?, o);
+            s.reference_grants.insert(key(&o.metadata)?, Arc::new(o));
         }
         ("", "Namespace") => {
             let o: k8s_openapi::api::core::v1::Namespace = parse(doc)?;
             s.namespaces
-                .insert(o.metadata.name.clone().unwrap_or_default(), o);
+                .insert(o.metadata.name.clone().unwrap_or_default(), Arc::new(o));
         }
         ("", "Service") => {
             let o: k8s_openapi::api::core::v1::Service = parse(doc)?;
-            s.services.insert(key(&o.metadata)?, o);
+            s.services.insert(key(&o.metadata)?, Arc::new(o));
         }
         ("", "Secret") => {
             let o: k8s_openapi::api::core::v1::Secret = parse(doc)?;
-            s.secrets.insert(key(&o.metadata)?, o);
+            s.secrets.insert(key(&o.metadata)?, Arc::new(o));
         }
         ("discovery.k8s.io", "EndpointSlice") => {
             let o: k8s_openapi::api::discovery::v1::EndpointSlice = parse(doc)?;
-            s.endpoint_slices.insert(key(&o.metadata)?, o);
+            s.endpoint_slices.insert(key(&o.metadata)?, Arc::new(o));
         }
         _ => {}
     }
@@ -179,11 +218,20 @@ pub fn watch_dir(
     impl std::future::Future<Output = ()>,
 )> {
     use notify::Watcher;
-    let first = load_logged(&dir)?;
+    let mut cache = FileCache::default();
+    let first = load_logged(&mut cache, &dir)?;
     let (tx, rx) = watch::channel(std::sync::Arc::new(first));
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
+        // Our own reads show up as access events; only changes count.
+        use notify::EventKind as K;
+        use notify::event::{MetadataKind, ModifyKind};
+        if let Ok(ev) = res
+            && match ev.kind {
+                K::Access(_) | K::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+                K::Any | K::Create(_) | K::Modify(_) | K::Remove(_) | K::Other => true,
+            }
+        {
             let _ = ev_tx.send(());
         }
     })
@@ -202,7 +250,7 @@ pub fn watch_dir(
                     Err(_) => break,
                 }
             }
-            match load_logged(&dir) {
+            match load_logged(&mut cache, &dir) {
                 Ok(s) => {
                     if tx.send(std::sync::Arc::new(s)).is_err() {
                         return;
@@ -217,8 +265,14 @@ pub fn watch_dir(
     Ok((rx, task))
 }
 
-fn load_logged(dir: &Path) -> Result<Snapshot> {
-    let loaded = load_dir(dir)?;
+fn load_logged(cache: &mut FileCache, dir: &Path) -> Result<Snapshot> {
+    let started = std::time::Instant::now();
+    let loaded = cache.load(dir)?;
+    tracing::info!(
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        routes = loaded.snapshot.http_routes.len(),
+        "manifests loaded"
+    );
     for e in &loaded.errors {
         tracing::warn!(error = %e, "manifest skipped");
     }
