@@ -2,6 +2,7 @@
 //! [`Snapshot`]; the pure [`translate`] turns it into proto resources and object statuses;
 //! the delta-xDS server ([`xds`]) streams each proxy the resources of its Gateway.
 
+pub mod crd;
 pub mod error;
 pub mod snapshot;
 pub mod source;

@@ -10,6 +10,8 @@ use gateway_api::experimental::{
     referencegrants::ReferenceGrant,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+
+use crate::crd::{AgentgatewayBackend, AgentgatewayParameters, AgentgatewayPolicy};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// `namespace/name` of a namespaced object (namespace empty for cluster-scoped ones).
@@ -50,6 +52,9 @@ pub struct Snapshot {
     pub services: BTreeMap<ObjKey, Arc<Service>>,
     pub endpoint_slices: BTreeMap<ObjKey, Arc<EndpointSlice>>,
     pub secrets: BTreeMap<ObjKey, Arc<Secret>>,
+    pub backends: BTreeMap<ObjKey, Arc<AgentgatewayBackend>>,
+    pub policies: BTreeMap<ObjKey, Arc<AgentgatewayPolicy>>,
+    pub parameters: BTreeMap<ObjKey, Arc<AgentgatewayParameters>>,
 }
 
 impl Snapshot {
@@ -66,6 +71,9 @@ impl Snapshot {
         add(&mut self.services, &other.services);
         add(&mut self.endpoint_slices, &other.endpoint_slices);
         add(&mut self.secrets, &other.secrets);
+        add(&mut self.backends, &other.backends);
+        add(&mut self.policies, &other.policies);
+        add(&mut self.parameters, &other.parameters);
     }
 
     /// Labels of a namespace (empty when the Namespace object is unknown).

@@ -4,14 +4,17 @@
 //!
 //! Resource keys: Bind `ns/gateway:port`, Listener `ns/gateway/listener`, Route
 //! `ns/route/rule@ns/gateway/listener`, Backend `ns/service:port`, Service `ns/name`, Workload
-//! `ns/slice/address`. xDS names prefix them with the kind (`route/…`).
+//! `ns/slice/address`, AgentgatewayBackend `agentgateway/ns/name`. xDS names prefix them
+//! with the kind (`route/…`).
 
+mod agw;
 mod backend;
 mod endpoints;
 mod filters;
 mod gateway;
 mod grants;
 mod hostname;
+mod policy;
 mod route;
 pub mod status;
 
@@ -55,6 +58,7 @@ pub struct ServiceResources {
 pub fn translate(s: &Snapshot) -> Output {
     let mut out = Output::default();
     out.statuses.extend(gateway::classes(s));
+    agw::backends(s, &mut out);
     let mut gws = gateway::gateways(s);
     route::http_routes(s, &mut gws, &mut out);
     for g in gws {
@@ -62,6 +66,7 @@ pub fn translate(s: &Snapshot) -> Output {
         out.statuses.push(st);
         out.gateways.insert(key, res);
     }
+    policy::policies(s, &mut out);
     endpoints::resolve(s, &mut out);
     out
 }

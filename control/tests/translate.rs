@@ -23,3 +23,15 @@ fn deterministic() {
     load_str(std::path::Path::new("x.yaml"), text, &mut loaded);
     assert_eq!(translate(&loaded.snapshot), translate(&loaded.snapshot));
 }
+
+/// The Kubernetes examples users already write (`examples/kubernetes`, from
+/// ../shared/examples) load without a skipped document and translate as snapshotted.
+#[test]
+fn kubernetes_examples() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kubernetes");
+    let mut loaded = agora_control::source::manifests::load_dir(&dir).expect("examples load");
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let class = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: agora}\nspec: {controllerName: agora.dev/gateway-controller}\n";
+    load_str(std::path::Path::new("class.yaml"), class, &mut loaded);
+    insta::assert_yaml_snapshot!(translate(&loaded.snapshot));
+}

@@ -5,6 +5,12 @@
 
 pub mod convert;
 
+/// Any object, kept as written (a structural-schema-friendly "free form").
+#[cfg(feature = "schema")]
+fn open_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+}
+
 use serde::{Deserialize, Serialize};
 
 /// `spec.ai`: one provider, or groups of providers in priority order.
@@ -136,9 +142,11 @@ pub struct AuthConfig {
     #[serde(default)]
     pub key_env: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
     pub passthrough: Option<serde_json::Value>,
     /// Kubernetes Secret reference; only the control plane can resolve it.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
     pub secret_ref: Option<serde_json::Value>,
     /// AWS credentials for SigV4 (Bedrock); fields default to the standard environment
     /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
@@ -166,9 +174,11 @@ pub struct AiPoliciesConfig {
     pub model_aliases: std::collections::BTreeMap<String, String>,
     /// Request fields set when the client did not (e.g. `temperature: 0.2`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
     pub defaults: std::collections::BTreeMap<String, serde_json::Value>,
     /// Request fields always set (e.g. `max_tokens: 1024`).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
     pub overrides: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub prompt: Option<PromptPolicyConfig>,

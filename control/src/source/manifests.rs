@@ -150,6 +150,18 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
             let o: k8s_openapi::api::discovery::v1::EndpointSlice = parse(doc)?;
             s.endpoint_slices.insert(key(&o.metadata)?, Arc::new(o));
         }
+        ("agentgateway.dev", "AgentgatewayBackend") => {
+            let o: crate::crd::AgentgatewayBackend = parse(doc)?;
+            s.backends.insert(key(&o.metadata)?, Arc::new(o));
+        }
+        ("agentgateway.dev", "AgentgatewayPolicy") => {
+            let o: crate::crd::AgentgatewayPolicy = parse(doc)?;
+            s.policies.insert(key(&o.metadata)?, Arc::new(o));
+        }
+        ("agentgateway.dev", "AgentgatewayParameters") => {
+            let o: crate::crd::AgentgatewayParameters = parse(doc)?;
+            s.parameters.insert(key(&o.metadata)?, Arc::new(o));
+        }
         _ => {}
     }
     Ok(())

@@ -34,10 +34,14 @@ pub(super) fn resolve(
 ) -> Result<String, RefError> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
-    if !group.is_empty() || kind != "Service" {
+    let agw = group == crate::crd::GROUP && kind == "AgentgatewayBackend";
+    if !agw && (!group.is_empty() || kind != "Service") {
         return Err(RefError {
             reason: "InvalidKind",
-            message: format!("backendRef kind {group}/{kind} is not supported (core Service is)"),
+            message: format!(
+                "backendRef kind {group}/{kind} is not supported (core Service and \
+                 agentgateway.dev AgentgatewayBackend are)"
+            ),
         });
     }
     let ns = r.namespace.unwrap_or(&route.namespace);
@@ -47,8 +51,8 @@ pub(super) fn resolve(
         namespace: &route.namespace,
     };
     let to = grants::To {
-        group: "",
-        kind: "Service",
+        group,
+        kind,
         namespace: ns,
         name: r.name,
     };
@@ -56,10 +60,19 @@ pub(super) fn resolve(
         return Err(RefError {
             reason: "RefNotPermitted",
             message: format!(
-                "no ReferenceGrant in namespace {ns} lets HTTPRoutes from {} refer to Service {}",
+                "no ReferenceGrant in namespace {ns} lets HTTPRoutes from {} refer to {kind} {}",
                 route.namespace, r.name
             ),
         });
+    }
+    if agw {
+        let k = ObjKey::new(ns, r.name);
+        let key = super::agw::key(&k);
+        return if out.backends.contains_key(&key) {
+            Ok(key)
+        } else {
+            Err(super::agw::error(s, &k))
+        };
     }
     let svc_key = ObjKey::new(ns, r.name);
     let Some(svc) = s.services.get(&svc_key) else {
