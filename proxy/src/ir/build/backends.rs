@@ -87,10 +87,19 @@ pub(super) fn backend(
                     "port must be 1..=65535",
                 )
             })?;
-        for addr in resolve(&e.host, port)
-            .map_err(|m| Error::invalid(field(&format!("endpoints[{i}].host")), m))?
-        {
-            endpoints.push(states.get(&b.key, addr, &e.host, e.weight));
+        // A host that does not resolve now adds no endpoint (requests to it answer 503)
+        // instead of rejecting the whole config: one bad name must not block every route.
+        match resolve(&e.host, port) {
+            Ok(addrs) => {
+                for addr in addrs {
+                    endpoints.push(states.get(&b.key, addr, &e.host, e.weight));
+                }
+            }
+            Err(m) => tracing::warn!(
+                field = %field(&format!("endpoints[{i}].host")),
+                error = %m,
+                "endpoint host does not resolve; it serves nothing until the next config change"
+            ),
         }
     }
     let lb = match &b.load_balancing {
