@@ -4,8 +4,10 @@
 
 pub mod crd;
 pub mod error;
+pub mod leader;
 pub mod snapshot;
 pub mod source;
+pub mod status;
 pub mod translate;
 pub mod xds;
 

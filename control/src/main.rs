@@ -17,7 +17,8 @@ use tokio::sync::watch;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Directory of Kubernetes YAML to serve instead of a cluster's objects (watched).
+    /// Directory of Kubernetes YAML to serve instead of a cluster's objects (watched). Without
+    /// it the controller watches the cluster (in-cluster config or kubeconfig).
     #[arg(long)]
     manifests: Option<PathBuf>,
     /// Address of the delta-xDS (gRPC) server.
@@ -31,6 +32,10 @@ struct Args {
     /// Quiet time after a manifest change before re-translating.
     #[arg(long, default_value = "20", value_name = "MILLISECONDS")]
     debounce_ms: u64,
+    /// In a cluster: elect a leader (Lease `agora-controller` in $POD_NAMESPACE) to write
+    /// statuses; `--leader-election=false` writes from this replica unconditionally.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
     /// Manifest mode: write the computed statuses here (YAML) after every translation.
     #[arg(long)]
     status_file: Option<PathBuf>,
@@ -54,22 +59,33 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let Some(dir) = args.manifests.clone() else {
-        anyhow::bail!(
-            "watching a Kubernetes cluster is not available in this build yet; \
-             run with --manifests DIR (a directory of Kubernetes YAML)"
-        );
+    let debounce = Duration::from_millis(args.debounce_ms);
+    let mut cluster = None;
+    let mut snapshots = match args.manifests.clone() {
+        Some(dir) => {
+            let (snapshots, watcher) = manifests::watch_dir(dir.clone(), debounce)?;
+            tokio::spawn(watcher);
+            tracing::info!(dir = %dir.display(), "serving manifests");
+            snapshots
+        }
+        None => {
+            let client = kube::Client::try_default().await.map_err(|e| {
+                anyhow::anyhow!("no Kubernetes config (in-cluster or kubeconfig): {e}; use --manifests DIR to run without a cluster")
+            })?;
+            tracing::info!("watching the cluster");
+            cluster = Some(client.clone());
+            agora_control::source::kube::watch_cluster(client, debounce)
+        }
     };
-    let (mut snapshots, watcher) =
-        manifests::watch_dir(dir.clone(), Duration::from_millis(args.debounce_ms))?;
-    tokio::spawn(watcher);
-    tracing::info!(dir = %dir.display(), "serving manifests");
-
+    let in_cluster = cluster.is_some();
     let (out_tx, out_rx) = watch::channel(Arc::new(Published::default()));
     let status_file = args.status_file.clone();
     tokio::spawn(async move {
         let mut version = 0;
         let mut previous: Option<Arc<Published>> = None;
+        if in_cluster && snapshots.changed().await.is_err() {
+            return; // wait for the first complete listing
+        }
         loop {
             let snap = snapshots.borrow_and_update().clone();
             let started = Instant::now();
@@ -97,6 +113,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     });
+
+    if let Some(client) = cluster {
+        let (leader_tx, leader_rx) = watch::channel(!args.leader_election);
+        if args.leader_election {
+            let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
+            let id = std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("agora-controller-{}", std::process::id()));
+            tokio::spawn(agora_control::leader::run(
+                client.clone(),
+                ns,
+                "agora-controller".into(),
+                id,
+                leader_tx,
+            ));
+        }
+        tokio::spawn(agora_control::status::run(
+            client,
+            out_rx.clone(),
+            leader_rx,
+        ));
+    }
 
     let tls = match (&args.xds_tls_cert, &args.xds_tls_key) {
         (Some(c), Some(k)) => Some(xds::TlsFiles {

@@ -1,4 +1,5 @@
-//! Where the snapshot comes from: a directory of Kubernetes YAML ([`manifests`]); the
-//! Kubernetes API watchers join later and fill the same [`Snapshot`](crate::Snapshot).
+//! Where the snapshot comes from: the Kubernetes API ([`kube`], watchers) or a directory of
+//! Kubernetes YAML ([`manifests`]); both fill the same [`Snapshot`](crate::Snapshot).
 
+pub mod kube;
 pub mod manifests;

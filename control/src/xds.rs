@@ -179,7 +179,9 @@ impl Session {
         loop {
             if pending.is_none() {
                 let published = self.outputs.borrow_and_update().clone();
-                if rejected != Some(published.version) {
+                // Version 0 is "nothing translated yet" (a cluster still being listed): say
+                // nothing rather than tell a reconnecting proxy to drop its config.
+                if published.version > 0 && rejected != Some(published.version) {
                     match self.send_delta(&published, !sent_any).await {
                         Ok(p) => {
                             sent_any |= p.is_some();

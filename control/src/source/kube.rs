@@ -1,0 +1,188 @@
+//! The cluster as a source: one kube-rs watcher per kind feeds a shared snapshot, published
+//! after a quiet `debounce` once every kind has completed its first list (so the first
+//! translation never sees a half-listed cluster and withdraws routes). A kind whose CRD is
+//! not installed counts as listed and empty, and is retried in the background.
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, watch};
+
+use crate::snapshot::{ObjKey, Snapshot};
+
+/// Where one kind lives in the snapshot.
+struct Slot<K> {
+    insert: fn(&mut Snapshot, Arc<K>),
+    remove: fn(&mut Snapshot, &K),
+    clear: fn(&mut Snapshot),
+}
+
+fn obj_key(m: &ObjectMeta) -> Option<ObjKey> {
+    Some(ObjKey::new(
+        m.namespace.clone().unwrap_or_default(),
+        m.name.clone()?,
+    ))
+}
+
+macro_rules! namespaced {
+    ($field:ident) => {
+        Slot {
+            insert: |s, o| {
+                if let Some(k) = obj_key(&o.meta()) {
+                    s.$field.insert(k, o);
+                }
+            },
+            remove: |s, o| {
+                if let Some(k) = obj_key(o.meta()) {
+                    s.$field.remove(&k);
+                }
+            },
+            clear: |s| s.$field.clear(),
+        }
+    };
+}
+
+macro_rules! cluster {
+    ($field:ident) => {
+        Slot {
+            insert: |s, o| {
+                if let Some(n) = o.meta().name.clone() {
+                    s.$field.insert(n, o);
+                }
+            },
+            remove: |s, o| {
+                if let Some(n) = &o.meta().name {
+                    s.$field.remove(n);
+                }
+            },
+            clear: |s| s.$field.clear(),
+        }
+    };
+}
+
+struct Shared {
+    snapshot: Mutex<Snapshot>,
+    listed: Vec<AtomicBool>,
+    changed: mpsc::UnboundedSender<()>,
+}
+
+/// Watches every kind the translator reads and publishes snapshots.
+pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<Snapshot>> {
+    use crate::crd::{AgentgatewayBackend, AgentgatewayParameters, AgentgatewayPolicy};
+    use gateway_api::experimental::{
+        gatewayclasses::GatewayClass, gateways::Gateway, httproutes::HttpRoute,
+        referencegrants::ReferenceGrant,
+    };
+    use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    const KINDS: usize = 11;
+    let (changed, mut changes) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        snapshot: Mutex::new(Snapshot::default()),
+        listed: (0..KINDS).map(|_| AtomicBool::new(false)).collect(),
+        changed,
+    });
+    let c = &client;
+    spawn::<GatewayClass>(c, &shared, 0, cluster!(gateway_classes));
+    spawn::<Gateway>(c, &shared, 1, namespaced!(gateways));
+    spawn::<HttpRoute>(c, &shared, 2, namespaced!(http_routes));
+    spawn::<ReferenceGrant>(c, &shared, 3, namespaced!(reference_grants));
+    spawn::<Namespace>(c, &shared, 4, cluster!(namespaces));
+    spawn::<Service>(c, &shared, 5, namespaced!(services));
+    spawn::<EndpointSlice>(c, &shared, 6, namespaced!(endpoint_slices));
+    spawn::<Secret>(c, &shared, 7, namespaced!(secrets));
+    spawn::<AgentgatewayBackend>(c, &shared, 8, namespaced!(backends));
+    spawn::<AgentgatewayPolicy>(c, &shared, 9, namespaced!(policies));
+    spawn::<AgentgatewayParameters>(c, &shared, 10, namespaced!(parameters));
+
+    let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+    tokio::spawn(async move {
+        let mut first = true;
+        while changes.recv().await.is_some() {
+            loop {
+                match tokio::time::timeout(debounce, changes.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            if !shared.listed.iter().all(|l| l.load(Ordering::Acquire)) {
+                continue;
+            }
+            if first {
+                tracing::info!("cluster listed; translating");
+                first = false;
+            }
+            let snap = shared
+                .snapshot
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_else(|p| p.into_inner().clone());
+            if tx.send(Arc::new(snap)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn<K>(client: &Client, shared: &Arc<Shared>, index: usize, slot: Slot<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let kind = K::kind(&());
+        let mut stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut buffer: Vec<Arc<K>> = Vec::new();
+        while let Some(ev) = stream.next().await {
+            let ev = match ev {
+                Ok(ev) => ev,
+                Err(e) => {
+                    let missing = matches!(
+                        &e,
+                        watcher::Error::InitialListFailed(kube::Error::Api(s)) if s.is_not_found()
+                    );
+                    if missing && !shared.listed[index].swap(true, Ordering::AcqRel) {
+                        tracing::warn!(%kind, "API not installed; treating it as empty");
+                        let _ = shared.changed.send(());
+                    } else if !missing {
+                        tracing::warn!(%kind, error = %e, "watch failed; retrying");
+                    }
+                    continue;
+                }
+            };
+            let mut s = match shared.snapshot.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            match ev {
+                Event::Init => buffer.clear(),
+                Event::InitApply(o) => buffer.push(Arc::new(o)),
+                Event::InitDone => {
+                    (slot.clear)(&mut s);
+                    for o in buffer.drain(..) {
+                        (slot.insert)(&mut s, o);
+                    }
+                    shared.listed[index].store(true, Ordering::Release);
+                }
+                Event::Apply(o) => (slot.insert)(&mut s, Arc::new(o)),
+                Event::Delete(o) => (slot.remove)(&mut s, &o),
+            }
+            drop(s);
+            let _ = shared.changed.send(());
+        }
+    });
+}

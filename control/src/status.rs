@@ -1,0 +1,126 @@
+//! Status writer: patches the `.status` of GatewayClasses, Gateways, HTTPRoutes,
+//! AgentgatewayBackends and AgentgatewayPolicies with what the translator computed, only when
+//! it changed and only while this replica leads. Route parents and policy ancestors written
+//! by other controllers are kept: ours are replaced, theirs left alone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::CONTROLLER_NAME;
+use crate::translate::status::ObjectStatus;
+use crate::xds::Published;
+
+fn resource(kind: &str) -> Option<ApiResource> {
+    let (group, version, plural) = match kind {
+        "GatewayClass" => ("gateway.networking.k8s.io", "v1", "gatewayclasses"),
+        "Gateway" => ("gateway.networking.k8s.io", "v1", "gateways"),
+        "HTTPRoute" => ("gateway.networking.k8s.io", "v1", "httproutes"),
+        "AgentgatewayBackend" => ("agentgateway.dev", "v1alpha1", "agentgatewaybackends"),
+        "AgentgatewayPolicy" => ("agentgateway.dev", "v1alpha1", "agentgatewaypolicies"),
+        _ => return None,
+    };
+    Some(ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: format!("{group}/{version}"),
+        kind: kind.into(),
+        plural: plural.into(),
+    })
+}
+
+/// Writes statuses for every published snapshot while `leader` is true.
+pub async fn run(
+    client: Client,
+    mut outputs: watch::Receiver<Arc<Published>>,
+    mut leader: watch::Receiver<bool>,
+) {
+    let mut written: HashMap<(String, String, String), Value> = HashMap::new();
+    loop {
+        if *leader.borrow_and_update() {
+            let published = outputs.borrow_and_update().clone();
+            for st in &published.output.statuses {
+                let key = (st.kind.to_string(), st.namespace.clone(), st.name.clone());
+                if written.get(&key) == Some(&st.status) {
+                    continue;
+                }
+                match write(&client, st).await {
+                    Ok(()) => {
+                        written.insert(key, st.status.clone());
+                    }
+                    Err(e) => tracing::warn!(kind = st.kind, namespace = %st.namespace,
+                        name = %st.name, error = %e, "status write failed; retrying on the next change"),
+                }
+            }
+        } else {
+            // A new leader rewrites everything it computes.
+            written.clear();
+        }
+        tokio::select! {
+            r = outputs.changed() => if r.is_err() { return },
+            r = leader.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Patches one object's status, stamping condition transition times.
+pub async fn write(client: &Client, st: &ObjectStatus) -> kube::Result<()> {
+    let Some(ar) = resource(st.kind) else {
+        return Ok(());
+    };
+    let api: Api<DynamicObject> = if st.namespace.is_empty() {
+        Api::all_with(client.clone(), &ar)
+    } else {
+        Api::namespaced_with(client.clone(), &st.namespace, &ar)
+    };
+    let now = jiff::Timestamp::now().to_string();
+    let mut status = st.status.clone();
+    stamp(&mut status, &now);
+    // Lists shared with other controllers: keep their entries.
+    for (list, owner) in [
+        ("parents", "controllerName"),
+        ("ancestors", "controllerName"),
+    ] {
+        if status.get(list).is_none() {
+            continue;
+        }
+        let current = api.get_opt(&st.name).await?;
+        let theirs: Vec<Value> = current
+            .and_then(|o| o.data.get("status").and_then(|s| s.get(list)).cloned())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e[owner] != CONTROLLER_NAME)
+            .collect();
+        if let Some(ours) = status[list].as_array_mut() {
+            ours.extend(theirs);
+        }
+    }
+    api.patch_status(
+        &st.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds `lastTransitionTime` to every condition, at any depth.
+fn stamp(v: &mut Value, now: &str) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("type") && m.contains_key("reason") && m.contains_key("status") {
+                m.entry("lastTransitionTime").or_insert_with(|| json!(now));
+            }
+            for x in m.values_mut() {
+                stamp(x, now);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| stamp(x, now)),
+        _ => {}
+    }
+}
