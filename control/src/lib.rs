@@ -3,6 +3,7 @@
 //! the delta-xDS server ([`xds`]) streams each proxy the resources of its Gateway.
 
 pub mod crd;
+pub mod deploy;
 pub mod error;
 pub mod leader;
 pub mod snapshot;

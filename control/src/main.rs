@@ -36,6 +36,17 @@ struct Args {
     /// statuses; `--leader-election=false` writes from this replica unconditionally.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
+    /// In a cluster: the proxy image the deployer runs for each Gateway.
+    #[arg(
+        long,
+        env = "PROXY_IMAGE",
+        default_value = "ghcr.io/agora-gateway/agora-proxy:0.1.0"
+    )]
+    proxy_image: String,
+    /// In a cluster: the xDS URL deployed proxies connect to (default: this controller's
+    /// Service, `http://agora-controller.$POD_NAMESPACE.svc:PORT`).
+    #[arg(long, env = "XDS_URL")]
+    xds_url: Option<String>,
     /// Manifest mode: write the computed statuses here (YAML) after every translation.
     #[arg(long)]
     status_file: Option<PathBuf>,
@@ -78,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let in_cluster = cluster.is_some();
+    let deploy_rx = snapshots.clone();
     let (out_tx, out_rx) = watch::channel(Arc::new(Published::default()));
     let status_file = args.status_file.clone();
     tokio::spawn(async move {
@@ -129,9 +141,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ));
         }
         tokio::spawn(agora_control::status::run(
-            client,
+            client.clone(),
             out_rx.clone(),
-            leader_rx,
+            leader_rx.clone(),
+        ));
+        let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
+        let settings = agora_control::deploy::Settings {
+            image: args.proxy_image.clone(),
+            xds_url: args.xds_url.clone().unwrap_or_else(|| {
+                format!(
+                    "http://agora-controller.{ns}.svc:{}",
+                    args.xds_listen.port()
+                )
+            }),
+        };
+        tokio::spawn(agora_control::deploy::run(
+            client, settings, deploy_rx, leader_rx,
         ));
     }
 

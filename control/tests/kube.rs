@@ -81,11 +81,16 @@ async fn handle(
             None => not_found(),
         });
     }
-    if method == "PATCH" && path.ends_with("/status") {
+    if method == "PATCH" {
+        let path = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        };
         fake.patches
             .lock()
             .expect("lock")
-            .push((path.clone(), body.clone()));
+            .push((path, body.clone()));
         return Ok(full(json!({"metadata": {"name": "x"}}), 200));
     }
     if method == "POST" || method == "PUT" {
@@ -309,6 +314,24 @@ async fn watchers_statuses_and_leases() {
     let cond = &parents[0]["conditions"][0];
     assert_eq!(cond["observedGeneration"], 4);
     assert!(cond["lastTransitionTime"].is_string());
+
+    // Deploy: server-side apply, as our field manager, forced.
+    let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "gw", "namespace": "ns"}, "spec": {"replicas": 1}});
+    agora_control::deploy::apply(&client, &obj)
+        .await
+        .expect("apply");
+    let patches = fake.patches.lock().expect("lock").clone();
+    let (p, body) = patches.last().expect("an apply");
+    assert!(
+        p.starts_with("/apis/apps/v1/namespaces/ns/deployments/gw?"),
+        "{p}"
+    );
+    assert!(
+        p.contains("fieldManager=agora-controller") && p.contains("force=true"),
+        "{p}"
+    );
+    assert_eq!(body["spec"]["replicas"], 1);
 
     // Leases: the first replica creates and holds it, a second is refused, the first renews.
     let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =

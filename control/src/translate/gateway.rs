@@ -49,6 +49,8 @@ pub(super) struct ListenerState {
 pub(super) struct GatewayState {
     pub key: ObjKey,
     pub generation: i64,
+    /// `status.addresses`, from the Service the deployer made for this Gateway.
+    addresses: Vec<Value>,
     pub listeners: Vec<ListenerState>,
     pub resources: GatewayResources,
 }
@@ -134,6 +136,7 @@ fn gateway(s: &Snapshot, key: &ObjKey, g: &Gateway) -> GatewayState {
     GatewayState {
         key: key.clone(),
         generation: gen_,
+        addresses: addresses(s, key),
         listeners,
         resources: res,
     }
@@ -230,6 +233,47 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
         attached: 0,
         conditions,
     }
+}
+
+/// The load balancer ingress (or cluster IP) of the deployer's Service for this Gateway.
+fn addresses(s: &Snapshot, key: &ObjKey) -> Vec<Value> {
+    let Some(svc) = s.services.get(key) else {
+        return Vec::new();
+    };
+    let managed = svc
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::deploy::MANAGED_BY.0))
+        .is_some_and(|v| v == crate::deploy::MANAGED_BY.1);
+    if !managed {
+        return Vec::new();
+    }
+    let ingress = svc
+        .status
+        .as_ref()
+        .and_then(|st| st.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    let mut out: Vec<Value> = ingress
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            i.ip.as_ref()
+                .map(|ip| json!({"type": "IPAddress", "value": ip}))
+                .or_else(|| {
+                    i.hostname
+                        .as_ref()
+                        .map(|h| json!({"type": "Hostname", "value": h}))
+                })
+        })
+        .collect();
+    if out.is_empty()
+        && let Some(ip) = svc.spec.as_ref().and_then(|sp| sp.cluster_ip.as_ref())
+        && ip != "None"
+    {
+        out.push(json!({"type": "IPAddress", "value": ip}));
+    }
+    out
 }
 
 /// Listeners on one port must agree on the protocol and differ in hostname.
@@ -402,10 +446,15 @@ impl GatewayState {
             kind: "Gateway",
             namespace: self.key.namespace.clone(),
             name: self.key.name.clone(),
-            status: json!({
-                "conditions": [accepted, programmed],
-                "listeners": listeners,
-            }),
+            status: if self.addresses.is_empty() {
+                json!({"conditions": [accepted, programmed], "listeners": listeners})
+            } else {
+                json!({
+                    "addresses": self.addresses,
+                    "conditions": [accepted, programmed],
+                    "listeners": listeners,
+                })
+            },
         };
         (self.key.to_string(), self.resources, status)
     }
