@@ -36,6 +36,10 @@ struct Args {
     /// statuses; `--leader-election=false` writes from this replica unconditionally.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
+    /// In a cluster: proxies must present a ServiceAccount token (audience `agora-xds`) of
+    /// their Gateway's namespace, checked with TokenReview.
+    #[arg(long, env = "XDS_AUTH", default_value_t = true, action = clap::ArgAction::Set)]
+    xds_auth: bool,
     /// In a cluster: the proxy image the deployer runs for each Gateway.
     #[arg(
         long,
@@ -126,7 +130,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     });
 
-    if let Some(client) = cluster {
+    if let Some(client) = cluster.clone() {
         let (leader_tx, leader_rx) = watch::channel(!args.leader_election);
         if args.leader_election {
             let ns = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "default".into());
@@ -169,14 +173,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     tracing::info!(addr = %args.xds_listen, tls = tls.is_some(), "xDS listening");
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = tokio::spawn(xds::serve(
-        args.xds_listen,
-        AdsService::new(out_rx),
-        tls,
-        async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        },
-    ));
+    let mut ads = AdsService::new(out_rx);
+    if let Some(client) = &cluster
+        && args.xds_auth
+    {
+        ads = ads.with_auth(xds::auth::TokenReviewer::new(client.clone()));
+    }
+    let server = tokio::spawn(xds::serve(args.xds_listen, ads, tls, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

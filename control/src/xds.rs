@@ -7,6 +7,8 @@
 //! next snapshot is). Versions are content hashes, so a reconnecting proxy that reports what
 //! it holds (`initial_resource_versions`) is sent only the difference.
 
+pub mod auth;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -71,11 +73,21 @@ impl Published {
 #[derive(Clone)]
 pub struct AdsService {
     outputs: watch::Receiver<Arc<Published>>,
+    auth: Option<Arc<auth::TokenReviewer>>,
 }
 
 impl AdsService {
     pub fn new(outputs: watch::Receiver<Arc<Published>>) -> Self {
-        Self { outputs }
+        Self {
+            outputs,
+            auth: None,
+        }
+    }
+
+    /// Requires proxies to present a ServiceAccount token of their Gateway's namespace.
+    pub fn with_auth(mut self, reviewer: auth::TokenReviewer) -> Self {
+        self.auth = Some(Arc::new(reviewer));
+        self
     }
 }
 
@@ -119,6 +131,11 @@ impl AggregatedDiscoveryService for AdsService {
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut inbound = request.into_inner();
         let first = inbound
             .message()
@@ -139,6 +156,9 @@ impl AggregatedDiscoveryService for AdsService {
             .ok_or_else(|| {
                 Status::invalid_argument("node metadata must name the gateway as namespace/name")
             })?;
+        if let Some(auth) = &self.auth {
+            auth.admit(authorization.as_deref(), &gateway).await?;
+        }
         let (tx, rx) = mpsc::channel(4);
         let session = Session {
             node_id: node.id,

@@ -93,6 +93,16 @@ async fn handle(
             .push((path, body.clone()));
         return Ok(full(json!({"metadata": {"name": "x"}}), 200));
     }
+    if method == "POST" && path.ends_with("/tokenreviews") {
+        let token = body["spec"]["token"].as_str().unwrap_or_default();
+        let ok = token == "good-token" && body["spec"]["audiences"][0] == "agora-xds";
+        let user = "system:serviceaccount:ns:gw";
+        return Ok(full(
+            json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": body["spec"],
+                "status": {"authenticated": ok, "user": {"username": user}}}),
+            201,
+        ));
+    }
     if method == "POST" || method == "PUT" {
         let name = body["metadata"]["name"]
             .as_str()
@@ -351,4 +361,66 @@ async fn watchers_statuses_and_leases() {
             .await
             .expect("renew")
     );
+}
+
+#[tokio::test]
+async fn xds_requires_a_service_account_token_of_the_gateway_namespace() {
+    use agora_control::xds::{AdsService, Published, auth::TokenReviewer, serve};
+    use agora_proto::xds::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+    use agora_proto::xds::{DeltaDiscoveryRequest, Node, RESOURCE_TYPE_URL};
+
+    let (fake, _events) = seeded();
+    let client = start(fake).await;
+    let (_tx, rx) =
+        tokio::sync::watch::channel(Arc::new(Published::new(1, Default::default(), None)));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let ads = AdsService::new(rx).with_auth(TokenReviewer::new(client));
+    tokio::spawn(serve(addr, ads, None, std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let open = |token: Option<&'static str>, gateway: &'static str| async move {
+        let mut c = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let first = DeltaDiscoveryRequest {
+            node: Some(Node {
+                id: "p".into(),
+                metadata: [("gateway".to_string(), gateway.to_string())].into(),
+            }),
+            type_url: RESOURCE_TYPE_URL.into(),
+            ..Default::default()
+        };
+        let mut req = tonic::Request::new(
+            futures_util::stream::iter([first]).chain(futures_util::stream::pending()),
+        );
+        if let Some(t) = token {
+            req.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {t}").parse().expect("header"),
+            );
+        }
+        c.delta_aggregated_resources(req).await.map(|_| ())
+    };
+    use futures_util::StreamExt;
+    assert_eq!(
+        open(None, "ns/gw").await.expect_err("no token").code(),
+        tonic::Code::Unauthenticated
+    );
+    assert_eq!(
+        open(Some("bad"), "ns/gw")
+            .await
+            .expect_err("bad token")
+            .code(),
+        tonic::Code::Unauthenticated
+    );
+    assert_eq!(
+        open(Some("good-token"), "elsewhere/gw")
+            .await
+            .expect_err("other namespace")
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    open(Some("good-token"), "ns/gw").await.expect("admitted");
 }
