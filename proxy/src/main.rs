@@ -118,15 +118,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
                 .transpose()
         };
-        let token =
-            read(&args.xds_token_file)?.map(|t| String::from_utf8_lossy(&t).trim().to_string());
         let cfg = agora_proxy::xds::XdsConfig {
             url: url.clone(),
             gateway,
             node_id: std::env::var("POD_NAME")
                 .unwrap_or_else(|_| format!("agora-proxy-{}", std::process::id())),
             ca_pem: read(&args.xds_ca)?,
-            token,
+            token_file: args.xds_token_file.clone(),
         };
         tokio::spawn(agora_proxy::xds::run(
             cfg,

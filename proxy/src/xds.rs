@@ -30,8 +30,9 @@ pub struct XdsConfig {
     pub node_id: String,
     /// PEM CA to verify an `https://` controller with (default: system roots).
     pub ca_pem: Option<Vec<u8>>,
-    /// Sent as `authorization: Bearer …` (the pod's ServiceAccount token in a cluster).
-    pub token: Option<String>,
+    /// File whose content is sent as `authorization: Bearer …` (the pod's projected
+    /// ServiceAccount token in a cluster); re-read on every connect, as kubelet rotates it.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// Resources held from the controller, by xDS name.
@@ -114,8 +115,10 @@ async fn session(
     };
     tx.send(first).await.map_err(|e| e.to_string())?;
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    if let Some(t) = &cfg.token {
-        let v = format!("Bearer {t}")
+    if let Some(path) = &cfg.token_file {
+        let t = std::fs::read_to_string(path)
+            .map_err(|e| format!("token file {}: {e}", path.display()))?;
+        let v = format!("Bearer {}", t.trim())
             .parse()
             .map_err(|_| "the token is not a valid header value".to_string())?;
         request.metadata_mut().insert("authorization", v);

@@ -105,7 +105,7 @@ async fn ack_nack_and_reconnect() {
             gateway: "ns/gw".into(),
             node_id: "p1".into(),
             ca_pem: None,
-            token: None,
+            token_file: None,
         },
         store.clone(),
         Arc::new(Metrics::new()),
