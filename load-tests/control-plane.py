@@ -207,9 +207,9 @@ by controller, proxy, upstream and poller).
 | max | {c['max']:.1f} ms |
 | mean | {c['mean']:.1f} ms |
 
-The change latency includes the 20 ms debounce, re-reading and parsing every manifest file,
-translating, the delta to the proxy (one Route), the proxy's IR rebuild, and a 1 ms polling
-granularity.
+The change latency includes the 20 ms debounce, re-reading the changed file (unchanged files
+come from the cache), translating the whole snapshot, the delta to the proxy (one Route), the
+proxy's full IR rebuild, and a 1 ms polling granularity.
 """)
     return 0
 
