@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use gateway_api::experimental::{
-    gatewayclasses::GatewayClass, gateways::Gateway, httproutes::HttpRoute,
+    gatewayclasses::GatewayClass, gateways::Gateway, grpcroutes::GrpcRoute, httproutes::HttpRoute,
     referencegrants::ReferenceGrant,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
@@ -47,6 +47,7 @@ pub struct Snapshot {
     pub gateway_classes: BTreeMap<String, Arc<GatewayClass>>,
     pub gateways: BTreeMap<ObjKey, Arc<Gateway>>,
     pub http_routes: BTreeMap<ObjKey, Arc<HttpRoute>>,
+    pub grpc_routes: BTreeMap<ObjKey, Arc<GrpcRoute>>,
     pub reference_grants: BTreeMap<ObjKey, Arc<ReferenceGrant>>,
     pub namespaces: BTreeMap<String, Arc<Namespace>>,
     pub services: BTreeMap<ObjKey, Arc<Service>>,
@@ -66,6 +67,7 @@ impl Snapshot {
         add(&mut self.gateway_classes, &other.gateway_classes);
         add(&mut self.gateways, &other.gateways);
         add(&mut self.http_routes, &other.http_routes);
+        add(&mut self.grpc_routes, &other.grpc_routes);
         add(&mut self.reference_grants, &other.reference_grants);
         add(&mut self.namespaces, &other.namespaces);
         add(&mut self.services, &other.services);

@@ -13,6 +13,7 @@ mod endpoints;
 mod filters;
 mod gateway;
 mod grants;
+mod grpc;
 mod hostname;
 mod policy;
 mod route;
@@ -60,7 +61,7 @@ pub fn translate(s: &Snapshot) -> Output {
     out.statuses.extend(gateway::classes(s));
     agw::backends(s, &mut out);
     let mut gws = gateway::gateways(s);
-    route::http_routes(s, &mut gws, &mut out);
+    route::routes(s, &mut gws, &mut out);
     for g in gws {
         let (key, res, st) = g.finish();
         out.statuses.push(st);

@@ -78,13 +78,13 @@ struct Shared {
 pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<Snapshot>> {
     use crate::crd::{AgentgatewayBackend, AgentgatewayParameters, AgentgatewayPolicy};
     use gateway_api::experimental::{
-        gatewayclasses::GatewayClass, gateways::Gateway, httproutes::HttpRoute,
-        referencegrants::ReferenceGrant,
+        gatewayclasses::GatewayClass, gateways::Gateway, grpcroutes::GrpcRoute,
+        httproutes::HttpRoute, referencegrants::ReferenceGrant,
     };
     use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
     use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-    const KINDS: usize = 11;
+    const KINDS: usize = 12;
     let (changed, mut changes) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         snapshot: Mutex::new(Snapshot::default()),
@@ -103,6 +103,7 @@ pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<
     spawn::<AgentgatewayBackend>(c, &shared, 8, namespaced!(backends));
     spawn::<AgentgatewayPolicy>(c, &shared, 9, namespaced!(policies));
     spawn::<AgentgatewayParameters>(c, &shared, 10, namespaced!(parameters));
+    spawn::<GrpcRoute>(c, &shared, 11, namespaced!(grpc_routes));
 
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(async move {

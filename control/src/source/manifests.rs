@@ -129,6 +129,10 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
             let o: gateway_api::experimental::httproutes::HttpRoute = parse(doc)?;
             s.http_routes.insert(key(&o.metadata)?, Arc::new(o));
         }
+        ("gateway.networking.k8s.io", "GRPCRoute") => {
+            let o: gateway_api::experimental::grpcroutes::GrpcRoute = parse(doc)?;
+            s.grpc_routes.insert(key(&o.metadata)?, Arc::new(o));
+        }
         ("gateway.networking.k8s.io", "ReferenceGrant") => {
             let o: gateway_api::experimental::referencegrants::ReferenceGrant = parse(doc)?;
             s.reference_grants.insert(key(&o.metadata)?, Arc::new(o));

@@ -22,9 +22,13 @@ pub(super) struct BackendRef<'a> {
     pub namespace: Option<&'a str>,
     pub name: &'a str,
     pub port: Option<i32>,
+    /// `HTTPRoute` or `GRPCRoute` (ReferenceGrants name the kind).
+    pub route_kind: &'a str,
+    /// The route speaks gRPC: the backend gets HTTP/2 (its own Backend resource).
+    pub h2: bool,
 }
 
-/// Resolves a reference made by the HTTPRoute `route`, registering what it needs in `out`.
+/// Resolves a reference made by the route `route`, registering what it needs in `out`.
 /// Returns the Backend key.
 pub(super) fn resolve(
     s: &Snapshot,
@@ -47,7 +51,7 @@ pub(super) fn resolve(
     let ns = r.namespace.unwrap_or(&route.namespace);
     let from = grants::From {
         group: GATEWAY_GROUP,
-        kind: "HTTPRoute",
+        kind: r.route_kind,
         namespace: &route.namespace,
     };
     let to = grants::To {
@@ -98,10 +102,15 @@ pub(super) fn resolve(
             message: format!("Service {svc_key} has no port {port}"),
         });
     }
-    let h2c = svc_port
-        .and_then(|p| p.app_protocol.as_deref())
-        .is_some_and(|a| a == "kubernetes.io/h2c");
-    let key = format!("{svc_key}:{port}");
+    let h2c = r.h2
+        || svc_port
+            .and_then(|p| p.app_protocol.as_deref())
+            .is_some_and(|a| a == "kubernetes.io/h2c");
+    let key = if r.h2 {
+        format!("{svc_key}:{port}/grpc")
+    } else {
+        format!("{svc_key}:{port}")
+    };
     out.backends
         .entry(key.clone())
         .or_insert_with(|| pb::Backend {

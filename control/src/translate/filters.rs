@@ -25,6 +25,7 @@ pub(super) fn filter(
     s: &Snapshot,
     out: &mut Output,
     route: &ObjKey,
+    route_kind: &'static str,
     f: &F,
 ) -> Result<pb::Filter, FilterError> {
     use pb::filter::Kind;
@@ -96,6 +97,8 @@ pub(super) fn filter(
                     namespace: b.namespace.as_deref(),
                     name: &b.name,
                     port: b.port,
+                    route_kind,
+                    h2: route_kind == "GRPCRoute",
                 },
             )
             .map_err(FilterError::Ref)?;

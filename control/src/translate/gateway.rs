@@ -36,7 +36,7 @@ pub(super) struct ListenerState {
     pub port: i32,
     pub hostname: Option<String>,
     pub allowed: AllowedNamespaces,
-    /// Route kinds the listener admits (`HTTPRoute` for HTTP and HTTPS listeners).
+    /// Route kinds the listener admits (HTTPRoute and GRPCRoute on HTTP and HTTPS listeners).
     pub kinds: Vec<String>,
     /// Accepted, not conflicted, references resolved: routes attached here are served.
     pub usable: bool,
@@ -177,7 +177,8 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
         Some(ks) if !ks.is_empty() => {
             for k in ks {
                 let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                if group == GATEWAY_GROUP && k.kind == "HTTPRoute" && supported_protocol {
+                let known = matches!(k.kind.as_str(), "HTTPRoute" | "GRPCRoute");
+                if group == GATEWAY_GROUP && known && supported_protocol {
                     kinds.push(k.kind.clone());
                 } else {
                     resolved = Err((
@@ -187,7 +188,9 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
                 }
             }
         }
-        _ if supported_protocol => kinds.push("HTTPRoute".to_string()),
+        _ if supported_protocol => {
+            kinds.extend(["HTTPRoute".to_string(), "GRPCRoute".to_string()]);
+        }
         _ => {}
     }
     if resolved.is_ok() && l.protocol == "HTTPS" {

@@ -1,4 +1,4 @@
-//! HTTPRoutes: attach to the listeners of our Gateways (parentRef sectionName/port,
+//! HTTPRoutes (and GRPCRoutes, rewritten into HTTPRoutes by `grpc.rs`): attach to the listeners of our Gateways (parentRef sectionName/port,
 //! allowedRoutes, hostname intersection), translate each rule into one Route per attached
 //! listener, and write the per-parent status (Accepted, ResolvedRefs).
 
@@ -28,18 +28,33 @@ struct Rule {
     template: pb::Route,
 }
 
-/// Attaches and translates every HTTPRoute.
-pub(super) fn http_routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Output) {
-    for (key, r) in &s.http_routes {
+/// Attaches and translates every HTTPRoute and GRPCRoute.
+pub(super) fn routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Output) {
+    let http = s
+        .http_routes
+        .iter()
+        .map(|(k, r)| (k, "HTTPRoute", Ok(std::borrow::Cow::Borrowed(&**r))));
+    let grpc = s.grpc_routes.iter().map(|(k, r)| {
+        let as_http = super::grpc::as_http(r).map(std::borrow::Cow::Owned);
+        (k, "GRPCRoute", as_http)
+    });
+    for (key, kind, r) in http.chain(grpc).collect::<Vec<_>>() {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(route = %key, error = %e, "GRPCRoute cannot be translated");
+                continue;
+            }
+        };
         let g = generation(&r.metadata);
         let hostnames = r.spec.hostnames.clone().unwrap_or_default();
         let mut unresolved: Option<RefError> = None;
-        let rules = rules(s, out, key, r, &mut unresolved);
+        let rules = rules(s, out, key, &r, kind, &mut unresolved);
         let mut parents = Vec::new();
         for p in r.spec.parent_refs.iter().flatten() {
             let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            let kind = p.kind.as_deref().unwrap_or("Gateway");
-            if group != GATEWAY_GROUP || kind != "Gateway" {
+            let parent_kind = p.kind.as_deref().unwrap_or("Gateway");
+            if group != GATEWAY_GROUP || parent_kind != "Gateway" {
                 continue;
             }
             let ns = p.namespace.as_deref().unwrap_or(&key.namespace);
@@ -52,7 +67,7 @@ pub(super) fn http_routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Outp
             };
             let accepted = match &rules {
                 Err(msg) => condition("Accepted", false, "UnsupportedValue", msg, g),
-                Ok(rules) => attach(s, key, &hostnames, p, gw, rules, g),
+                Ok(rules) => attach(s, key, kind, &hostnames, p, gw, rules, g),
             };
             let resolved = match &unresolved {
                 None => condition("ResolvedRefs", true, "ResolvedRefs", "", g),
@@ -66,7 +81,7 @@ pub(super) fn http_routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Outp
         }
         if !parents.is_empty() {
             out.statuses.push(ObjectStatus {
-                kind: "HTTPRoute",
+                kind,
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
                 status: json!({ "parents": parents }),
@@ -93,9 +108,11 @@ fn parent_ref(p: &HttpRouteParentRefs, ns: &str) -> Value {
 
 /// Attaches the route's rules to the Gateway's listeners that admit them; returns the
 /// Accepted condition for this parent.
+#[allow(clippy::too_many_arguments)]
 fn attach(
     s: &Snapshot,
     key: &ObjKey,
+    kind: &str,
     hostnames: &[String],
     p: &HttpRouteParentRefs,
     gw: &mut GatewayState,
@@ -114,7 +131,7 @@ fn attach(
             continue;
         }
         candidates += 1;
-        if !admits(s, l, &gw_ns, &key.namespace) {
+        if !admits(s, l, kind, &gw_ns, &key.namespace) {
             not_allowed += 1;
             continue;
         }
@@ -126,7 +143,8 @@ fn attach(
         if l.usable {
             for rule in rules {
                 let mut r = rule.template.clone();
-                r.key = format!("{key}/{}@{}", rule.index, l.key);
+                let prefix = if kind == "GRPCRoute" { "grpc:" } else { "" };
+                r.key = format!("{prefix}{key}/{}@{}", rule.index, l.key);
                 r.listener_key = l.key.clone();
                 r.rule_name.clone_from(&rule.name);
                 gw.resources.routes.push(r);
@@ -162,8 +180,8 @@ fn attach(
     }
 }
 
-fn admits(s: &Snapshot, l: &ListenerState, gw_ns: &str, route_ns: &str) -> bool {
-    if !l.kinds.iter().any(|k| k == "HTTPRoute") {
+fn admits(s: &Snapshot, l: &ListenerState, kind: &str, gw_ns: &str, route_ns: &str) -> bool {
+    if !l.kinds.iter().any(|k| k == kind) {
         return false;
     }
     match &l.allowed {
@@ -183,6 +201,7 @@ fn rules(
     out: &mut Output,
     key: &ObjKey,
     r: &HttpRoute,
+    kind: &'static str,
     unresolved: &mut Option<RefError>,
 ) -> Result<Vec<Rule>, String> {
     let created = r
@@ -207,7 +226,7 @@ fn rules(
                 .matches
                 .push(route_match(m).map_err(|e| format!("{ctx}: {e}"))?);
         }
-        template.filters = filters(s, out, key, rule.filters.iter().flatten(), unresolved)
+        template.filters = filters(s, out, key, kind, rule.filters.iter().flatten(), unresolved)
             .map_err(|e| format!("{ctx}: {e}"))?;
         for (j, b) in rule.backend_refs.iter().flatten().enumerate() {
             let resolved = backend::resolve(
@@ -220,6 +239,8 @@ fn rules(
                     namespace: b.namespace.as_deref(),
                     name: &b.name,
                     port: b.port,
+                    route_kind: kind,
+                    h2: kind == "GRPCRoute",
                 },
             );
             let bfilters: Vec<HttpRouteRulesFilters> = b
@@ -231,7 +252,7 @@ fn rules(
                 .map_err(|e| format!("{ctx}.backendRefs[{j}].filters: {e}"))?;
             let mut rb = pb::RouteBackend {
                 weight: b.weight.map_or(1, |w| u32::try_from(w).unwrap_or(0)),
-                filters: filters(s, out, key, bfilters.iter(), unresolved)
+                filters: filters(s, out, key, kind, bfilters.iter(), unresolved)
                     .map_err(|e| format!("{ctx}.backendRefs[{j}]: {e}"))?,
                 ..Default::default()
             };
@@ -258,12 +279,13 @@ fn filters<'a>(
     s: &Snapshot,
     out: &mut Output,
     key: &ObjKey,
+    kind: &'static str,
     fs: impl Iterator<Item = &'a HttpRouteRulesFilters>,
     unresolved: &mut Option<RefError>,
 ) -> Result<Vec<pb::Filter>, String> {
     let mut v = Vec::new();
     for f in fs {
-        match filter(s, out, key, f) {
+        match filter(s, out, key, kind, f) {
             Ok(pf) => v.push(pf),
             Err(FilterError::Unsupported(m)) => return Err(m),
             Err(FilterError::Ref(e)) if f.r#type == FT::RequestMirror => {
