@@ -110,12 +110,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let published = tokio::task::spawn_blocking(move || {
                 let output = translate::translate(&snap);
                 let took = started.elapsed();
-                (Published::new(version, output, prev.as_deref()), took)
+                let published = Published::new(version, output, prev.as_deref());
+                (published, took, started.elapsed() - took)
             })
             .await;
             match published {
-                Ok((published, took)) => {
+                Ok((published, took, encode)) => {
                     report(&published.output, version, took, status_file.as_deref());
+                    tracing::debug!(
+                        version,
+                        encode_ms = encode.as_secs_f64() * 1000.0,
+                        "encoded"
+                    );
                     let published = Arc::new(published);
                     previous = Some(published.clone());
                     out_tx.send_replace(published);

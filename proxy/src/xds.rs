@@ -171,6 +171,7 @@ fn apply(
     if resp.type_url != RESOURCE_TYPE_URL {
         return Err(format!("unexpected type URL {:?}", resp.type_url));
     }
+    let started = std::time::Instant::now();
     let mut next = held.clone();
     for name in &resp.removed_resources {
         next.remove(name);
@@ -200,6 +201,7 @@ fn apply(
         removed = resp.removed_resources.len(),
         total = next.len(),
         version = v,
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
         "xDS update applied"
     );
     *held = next;
