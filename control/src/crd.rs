@@ -32,11 +32,12 @@ pub(crate) fn open_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema
 #[serde(rename_all = "camelCase")]
 pub struct ConditionsStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "condition_list")]
+    #[schemars(schema_with = "open_list")]
     pub conditions: Vec<serde_json::Value>,
 }
 
-fn condition_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+/// A list of open objects (conditions, ancestors, env entries).
+pub(crate) fn open_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
         "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}

@@ -24,7 +24,7 @@ pub struct AgentgatewayParametersSpec {
     pub resources: Option<serde_json::Value>,
     /// Extra environment variables for the proxy container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "env_list")]
+    #[schemars(schema_with = "super::open_list")]
     pub env: Vec<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<Logging>,
@@ -62,11 +62,4 @@ pub struct Logging {
     /// `text` or `json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-}
-
-fn env_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-    })
 }

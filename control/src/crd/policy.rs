@@ -60,13 +60,6 @@ pub struct PolicyTargetSelector {
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "ancestor_list")]
+    #[schemars(schema_with = "super::open_list")]
     pub ancestors: Vec<serde_json::Value>,
-}
-
-fn ancestor_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-    })
 }

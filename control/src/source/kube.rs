@@ -108,14 +108,7 @@ pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(async move {
         let mut first = true;
-        while changes.recv().await.is_some() {
-            loop {
-                match tokio::time::timeout(debounce, changes.recv()).await {
-                    Ok(Some(())) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
-                }
-            }
+        while super::next_burst(&mut changes, debounce).await {
             if !shared.listed.iter().all(|l| l.load(Ordering::Acquire)) {
                 continue;
             }

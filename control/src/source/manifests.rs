@@ -257,15 +257,7 @@ pub fn watch_dir(
         .map_err(|e| Error::Serve(format!("watch {}: {e}", dir.display())))?;
     let task = async move {
         let _watcher = watcher;
-        while ev_rx.recv().await.is_some() {
-            // Debounce: wait until the directory has been quiet for `debounce`.
-            loop {
-                match tokio::time::timeout(debounce, ev_rx.recv()).await {
-                    Ok(Some(())) => continue,
-                    Ok(None) => return,
-                    Err(_) => break,
-                }
-            }
+        while super::next_burst(&mut ev_rx, debounce).await {
             match load_logged(&mut cache, &dir) {
                 Ok(s) => {
                     if tx.send(std::sync::Arc::new(s)).is_err() {

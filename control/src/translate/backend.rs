@@ -28,6 +28,28 @@ pub(super) struct BackendRef<'a> {
     pub h2: bool,
 }
 
+impl<'a> BackendRef<'a> {
+    /// A reference from a route of `route_kind` (gRPC routes get HTTP/2 backends).
+    pub fn new(
+        group: Option<&'a str>,
+        kind: Option<&'a str>,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        port: Option<i32>,
+        route_kind: &'a str,
+    ) -> Self {
+        Self {
+            group,
+            kind,
+            namespace,
+            name,
+            port,
+            route_kind,
+            h2: route_kind == "GRPCRoute",
+        }
+    }
+}
+
 /// Resolves a reference made by the route `route`, registering what it needs in `out`.
 /// Returns the Backend key.
 pub(super) fn resolve(

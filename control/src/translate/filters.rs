@@ -91,15 +91,14 @@ pub(super) fn filter(
                 s,
                 out,
                 route,
-                &BackendRef {
-                    group: b.group.as_deref(),
-                    kind: b.kind.as_deref(),
-                    namespace: b.namespace.as_deref(),
-                    name: &b.name,
-                    port: b.port,
+                &BackendRef::new(
+                    b.group.as_deref(),
+                    b.kind.as_deref(),
+                    b.namespace.as_deref(),
+                    &b.name,
+                    b.port,
                     route_kind,
-                    h2: route_kind == "GRPCRoute",
-                },
+                ),
             )
             .map_err(FilterError::Ref)?;
             let percent = match (&m.fraction, m.percent) {

@@ -233,15 +233,14 @@ fn rules(
                 s,
                 out,
                 key,
-                &BackendRef {
-                    group: b.group.as_deref(),
-                    kind: b.kind.as_deref(),
-                    namespace: b.namespace.as_deref(),
-                    name: &b.name,
-                    port: b.port,
-                    route_kind: kind,
-                    h2: kind == "GRPCRoute",
-                },
+                &BackendRef::new(
+                    b.group.as_deref(),
+                    b.kind.as_deref(),
+                    b.namespace.as_deref(),
+                    &b.name,
+                    b.port,
+                    kind,
+                ),
             );
             let bfilters: Vec<HttpRouteRulesFilters> = b
                 .filters
