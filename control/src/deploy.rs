@@ -224,40 +224,28 @@ pub fn merge(target: &mut Value, patch: &Value) {
 pub async fn run(
     client: Client,
     settings: Settings,
-    mut snapshots: watch::Receiver<Arc<Snapshot>>,
-    mut leader: watch::Receiver<bool>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    leader: watch::Receiver<bool>,
 ) {
-    let mut applied: std::collections::HashMap<String, Value> = Default::default();
-    loop {
-        if *leader.borrow_and_update() {
-            let snap = snapshots.borrow_and_update().clone();
-            for obj in objects(&snap, &settings) {
+    let desired = |snap: &Arc<Snapshot>| {
+        objects(snap, &settings)
+            .into_iter()
+            .map(|obj| {
                 let id = format!(
                     "{}/{}/{}",
                     obj["kind"].as_str().unwrap_or_default(),
                     obj["metadata"]["namespace"].as_str().unwrap_or_default(),
                     obj["metadata"]["name"].as_str().unwrap_or_default()
                 );
-                if applied.get(&id) == Some(&obj) {
-                    continue;
-                }
-                match apply(&client, &obj).await {
-                    Ok(()) => {
-                        applied.insert(id, obj);
-                    }
-                    Err(e) => {
-                        tracing::warn!(object = %id, error = %e, "deploy failed; retrying on the next change")
-                    }
-                }
-            }
-        } else {
-            applied.clear();
-        }
-        tokio::select! {
-            r = snapshots.changed() => if r.is_err() { return },
-            r = leader.changed() => if r.is_err() { return },
-        }
-    }
+                (id, obj)
+            })
+            .collect()
+    };
+    let client = &client;
+    crate::leader::reconcile(snapshots, leader, desired, |obj: Value| async move {
+        apply(client, &obj).await.map_err(|e| e.to_string())
+    })
+    .await;
 }
 
 /// Server-side applies one object.

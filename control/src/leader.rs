@@ -90,3 +90,105 @@ pub async fn try_acquire(api: &Api<Lease>, name: &str, identity: &str) -> kube::
         Err(e) => Err(e),
     }
 }
+
+/// Keeps the cluster equal to what `desired` derives from the latest `input`, while this
+/// replica leads: an item (id, value) is written when it differs from what was last written;
+/// a failed write is retried on the next change; a new leader rewrites everything.
+pub async fn reconcile<T, I, F, W, Fut>(
+    mut input: watch::Receiver<T>,
+    mut leader: watch::Receiver<bool>,
+    desired: F,
+    mut write: W,
+) where
+    T: Clone,
+    I: Clone + PartialEq,
+    F: Fn(&T) -> Vec<(String, I)>,
+    W: FnMut(I) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut written: std::collections::HashMap<String, I> = std::collections::HashMap::new();
+    loop {
+        if *leader.borrow_and_update() {
+            let current = input.borrow_and_update().clone();
+            for (id, item) in desired(&current) {
+                if written.get(&id) == Some(&item) {
+                    continue;
+                }
+                match write(item.clone()).await {
+                    Ok(()) => {
+                        written.insert(id, item);
+                    }
+                    Err(e) => {
+                        tracing::warn!(object = %id, error = %e, "write failed; retrying on the next change")
+                    }
+                }
+            }
+        } else {
+            written.clear();
+        }
+        tokio::select! {
+            r = input.changed() => if r.is_err() { return },
+            r = leader.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    #[tokio::test]
+    async fn reconcile_writes_changes_only_while_leading() {
+        let (input_tx, input) = watch::channel(vec![("a", 1), ("b", 1)]);
+        let (leader_tx, leader) = watch::channel(false);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let fail_b = Arc::new(Mutex::new(true));
+        let (w, f) = (writes.clone(), fail_b.clone());
+        tokio::spawn(super::reconcile(
+            input,
+            leader,
+            |v: &Vec<(&'static str, i32)>| v.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            move |n: i32| {
+                let (w, f) = (w.clone(), f.clone());
+                async move {
+                    w.lock().expect("lock").push(n);
+                    if n == 1 && *f.lock().expect("lock") && w.lock().expect("lock").len() == 2 {
+                        return Err("b fails once".to_string());
+                    }
+                    Ok(())
+                }
+            },
+        ));
+        let settle = || tokio::time::sleep(Duration::from_millis(50));
+        settle().await;
+        assert!(
+            writes.lock().expect("lock").is_empty(),
+            "no writes while not leading"
+        );
+
+        leader_tx.send_replace(true);
+        settle().await;
+        assert_eq!(*writes.lock().expect("lock"), [1, 1]); // a ok, b failed
+        *fail_b.lock().expect("lock") = false;
+
+        // A change to `a` rewrites `a` and retries the failed `b`.
+        input_tx.send_replace(vec![("a", 2), ("b", 1)]);
+        settle().await;
+        assert_eq!(*writes.lock().expect("lock"), [1, 1, 2, 1]);
+
+        // Unchanged input: nothing written.
+        input_tx.send_replace(vec![("a", 2), ("b", 1)]);
+        settle().await;
+        assert_eq!(writes.lock().expect("lock").len(), 4);
+
+        // Leadership lost and regained: everything is rewritten.
+        leader_tx.send_replace(false);
+        settle().await;
+        leader_tx.send_replace(true);
+        settle().await;
+        assert_eq!(*writes.lock().expect("lock"), [1, 1, 2, 1, 2, 1]);
+    }
+}

@@ -3,7 +3,6 @@
 //! it changed and only while this replica leads. Route parents and policy ancestors written
 //! by other controllers are kept: ours are replaced, theirs left alone.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
@@ -36,35 +35,26 @@ fn resource(kind: &str) -> Option<ApiResource> {
 /// Writes statuses for every published snapshot while `leader` is true.
 pub async fn run(
     client: Client,
-    mut outputs: watch::Receiver<Arc<Published>>,
-    mut leader: watch::Receiver<bool>,
+    outputs: watch::Receiver<Arc<Published>>,
+    leader: watch::Receiver<bool>,
 ) {
-    let mut written: HashMap<(String, String, String), Value> = HashMap::new();
-    loop {
-        if *leader.borrow_and_update() {
-            let published = outputs.borrow_and_update().clone();
-            for st in &published.output.statuses {
-                let key = (st.kind.to_string(), st.namespace.clone(), st.name.clone());
-                if written.get(&key) == Some(&st.status) {
-                    continue;
-                }
-                match write(&client, st).await {
-                    Ok(()) => {
-                        written.insert(key, st.status.clone());
-                    }
-                    Err(e) => tracing::warn!(kind = st.kind, namespace = %st.namespace,
-                        name = %st.name, error = %e, "status write failed; retrying on the next change"),
-                }
-            }
-        } else {
-            // A new leader rewrites everything it computes.
-            written.clear();
-        }
-        tokio::select! {
-            r = outputs.changed() => if r.is_err() { return },
-            r = leader.changed() => if r.is_err() { return },
-        }
-    }
+    let desired = |p: &Arc<Published>| {
+        p.output
+            .statuses
+            .iter()
+            .map(|st| {
+                (
+                    format!("{}/{}/{}", st.kind, st.namespace, st.name),
+                    st.clone(),
+                )
+            })
+            .collect()
+    };
+    let client = &client;
+    crate::leader::reconcile(outputs, leader, desired, |st: ObjectStatus| async move {
+        write(client, &st).await.map_err(|e| e.to_string())
+    })
+    .await;
 }
 
 /// Patches one object's status, stamping condition transition times.
