@@ -22,6 +22,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "#[serde(serialize_with = \"crate::redact_str\")]",
         )
         .field_attribute(
+            "agora.resource.v1.ApiKey.key",
+            "#[serde(serialize_with = \"crate::redact_str\")]",
+        )
+        .field_attribute(
+            "agora.resource.v1.BasicAuthentication.htpasswd",
+            "#[serde(serialize_with = \"crate::redact_strs\")]",
+        )
+        .field_attribute(
             "agora.resource.v1.AwsCredentials.secret_access_key",
             "#[serde(serialize_with = \"crate::redact_str\")]",
         )

@@ -1,5 +1,18 @@
-//! Policy evaluation for the gateway.
-//!
-//! This crate will hold CEL authorization, JWT / API-key / basic authentication, local and
-//! Redis-backed rate limits, virtual-key budgets, prompt guards and CORS, each pure where it
-//! can be and with I/O behind small traits. Its contents arrive with the policies issue.
+//! Policy evaluation for the gateway: CEL expressions, authentication (JWT, API keys, basic),
+//! authorization, rate limits, CORS and prompt guards. Pure where it can be: the proxy owns
+//! I/O (Redis, JWKS fetching, webhooks) and calls in with what it learned.
+
+pub mod authn;
+pub mod authz;
+pub mod cel;
+pub mod compile;
+pub mod cors;
+pub mod error;
+pub mod guard;
+pub mod merge;
+pub mod ratelimit;
+pub mod spec;
+
+pub use compile::{Policy, Target, compile};
+pub use error::{Error, Scheme};
+pub use merge::{Effective, merge};
