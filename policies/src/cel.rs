@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use cel::Value;
+pub use ::cel::{Context, Value};
 
 use crate::authn::Identity;
 

@@ -83,7 +83,7 @@ impl Cors {
             },
             headers: c.allow_headers.join(", "),
             expose: c.expose_headers.join(", "),
-            max_age: c.max_age.and_then(|d| Duration::try_from(d).ok()),
+            max_age: c.max_age.map(Duration::from),
             credentials: c.allow_credentials,
         })
     }

@@ -32,7 +32,7 @@ impl LimitSpec {
     pub fn compile(r: &pb::RateLimit) -> Result<LimitSpec, String> {
         let window = r
             .window
-            .and_then(|d| Duration::try_from(d).ok())
+            .map(Duration::from)
             .filter(|d| !d.is_zero())
             .ok_or("a rate limit needs a window")?;
         if r.limit == 0 {

@@ -27,6 +27,9 @@ pub enum Error {
     /// An LLM request that cannot be served (bad body, no model, no provider, ...).
     #[error(transparent)]
     Llm(#[from] crate::llm::LlmError),
+    /// A policy refused the request (401, 403, 429, 503).
+    #[error(transparent)]
+    Policy(#[from] agora_policies::Error),
 }
 
 impl Error {
@@ -48,6 +51,7 @@ impl Error {
             Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
             Error::Llm(e) => e.status(),
+            Error::Policy(e) => e.status(),
         }
     }
 
@@ -61,6 +65,20 @@ impl Error {
             Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
             Error::Llm(_) => "llm_error",
+            Error::Policy(e) => match e.status() {
+                401 => "unauthenticated",
+                403 => "forbidden",
+                429 => "rate_limited",
+                _ => "policy_unavailable",
+            },
+        }
+    }
+
+    /// Headers the error response carries (`WWW-Authenticate`, `Retry-After`, ...).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Error::Policy(e) => e.headers(),
+            _ => vec![],
         }
     }
 

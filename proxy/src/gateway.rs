@@ -4,6 +4,7 @@
 mod ctx;
 mod headers;
 mod llm;
+mod policy;
 mod respond;
 mod upstream;
 
@@ -107,6 +108,24 @@ impl ProxyHttp for Gateway {
         ctx.route.listener = listener;
         let decision_rule = decision.rule().clone();
         ctx.route.rule = Some(decision_rule.clone());
+        let policies = match &decision {
+            Decision::Proxy(plan) => {
+                if plan.backend.ai.is_some() {
+                    // Known before any error, so every error takes the client's format.
+                    // Paths that are not an LLM API pass through to the provider untouched.
+                    let path = session.req_header().uri.path();
+                    ctx.llm.api =
+                        Some(ClientApi::from_path(path).unwrap_or(ClientApi::Passthrough));
+                }
+                plan.rule().backends[plan.backend_index].policies.clone()
+            }
+            _ => decision_rule.policies.clone(),
+        };
+        match policy::admit(session, ctx, &policies).await {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
+            Err(e) => return Err(Self::fail(ctx, e)),
+        }
         match decision {
             Decision::Redirect {
                 status, location, ..
@@ -140,13 +159,6 @@ impl ProxyHttp for Gateway {
                 let buffer = rule.buffer_body;
                 let limit = rule.max_body;
                 let ai = plan.backend.ai.clone();
-                if ai.is_some() {
-                    // Known before any error, so every error takes the client's format. Paths
-                    // that are not an LLM API pass through to the provider untouched.
-                    let path = session.req_header().uri.path();
-                    ctx.llm.api =
-                        Some(ClientApi::from_path(path).unwrap_or(ClientApi::Passthrough));
-                }
                 let declared = body::content_length(session.req_header());
                 let retry = rule.retry.is_some();
                 ctx.route.plan = Some(plan);
@@ -165,10 +177,17 @@ impl ProxyHttp for Gateway {
                     Err(ReadError::Downstream(e)) => return Err(e),
                 };
                 if let (Some(ai), Some(api)) = (&ai, ctx.llm.api) {
+                    let body = match policy::guard_llm_body(ctx, body.clone()) {
+                        Ok(b) => b,
+                        Err(e) => return Err(Self::fail(ctx, e)),
+                    };
                     let path = session.req_header().uri.path().to_string();
                     match LlmCtx::new(api, &path, body.clone(), ai) {
                         Ok(l) => ctx.llm.state = Some(Box::new(l)),
                         Err(e) => return Err(Self::fail(ctx, e.into())),
+                    }
+                    if let Err(e) = policy::admit_tokens(session, ctx, &body).await {
+                        return Err(Self::fail(ctx, e));
                     }
                 }
                 if body.len() < body::RETRY_BUFFER_LIMIT {
@@ -317,6 +336,7 @@ impl ProxyHttp for Gateway {
         if let Some(plan) = &ctx.route.plan {
             headers::apply_response_filters(plan.filters(), resp);
         }
+        policy::response_headers(ctx, resp);
         llm_glue::response_header(ctx, resp, session.is_http2())
     }
 
@@ -432,7 +452,14 @@ impl ProxyHttp for Gateway {
                     Some(api) => agora_providers::gateway_error(api, code, e.etype().as_str()),
                     None => respond::generic_error_json(code, e),
                 });
-            let _ = respond::json(session, code, Bytes::from(body), reusable).await;
+            let mut extra = ctx
+                .outcome
+                .error
+                .as_ref()
+                .map(Error::headers)
+                .unwrap_or_default();
+            extra.extend(ctx.policy.response_headers.iter().cloned());
+            let _ = respond::json(session, code, Bytes::from(body), reusable, &extra).await;
         }
         ctx.outcome.status = code;
         FailToProxy {
@@ -452,6 +479,7 @@ impl ProxyHttp for Gateway {
         {
             ctx.outcome.status = resp.status.as_u16();
         }
+        policy::settle(ctx);
         let now = Instant::now();
         ctx::observe(self, session, e, ctx, now);
         llm_glue::observe(&self.metrics, ctx, now);

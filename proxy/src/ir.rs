@@ -104,6 +104,8 @@ pub struct RuleIr {
     /// Effective request body limit in bytes.
     pub max_body: u64,
     pub buffer_body: bool,
+    /// Policies of the gateway, listener and route (for answers the rule gives itself).
+    pub policies: Arc<agora_policies::Effective>,
 }
 
 /// A compiled route filter.
@@ -135,6 +137,8 @@ pub struct BackendChoice {
     pub backend: Result<Arc<BackendIr>, String>,
     pub weight: u32,
     pub filters: Vec<FilterIr>,
+    /// The rule's policies merged with the backend's.
+    pub policies: Arc<agora_policies::Effective>,
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ pub mod ir;
 pub mod llm;
 pub mod metrics;
 pub mod mirror;
+pub mod policy;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -40,6 +40,9 @@ struct Args {
     /// Listen on other local ports than the config names: `80=18080,443=18443`.
     #[arg(long, value_parser = parse_port_map, default_value = "")]
     port_map: agora_proxy::ir::PortMap,
+    /// Redis for global rate limits (`redis://HOST:PORT/DB`).
+    #[arg(long, env = "AGORA_REDIS_URL")]
+    redis: Option<String>,
     /// Admin listener (health, readiness, metrics, config dump).
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin: String,
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    agora_proxy::policy::redis::init(args.redis.clone());
     let store = Store::with_port_map(args.port_map.clone());
     let metrics = Arc::new(Metrics::new());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -166,6 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     tokio::spawn(health::run(store.clone(), shutdown_rx.clone()));
+    tokio::spawn(agora_proxy::policy::jwks::run(shutdown_rx.clone()));
     let listeners = tokio::spawn(server::run(store.clone(), app, shutdown_rx));
 
     use tokio::signal::unix::{SignalKind, signal};

@@ -159,7 +159,7 @@ impl JwtAuth {
                 Some(pb::jwt_provider::Jwks::Url(u)) => {
                     let refresh = p
                         .refresh
-                        .and_then(|d| Duration::try_from(d).ok())
+                        .map(Duration::from)
                         .unwrap_or(DEFAULT_REFRESH);
                     Keys::Remote(u.clone(), remote(u, refresh))
                 }

@@ -10,7 +10,7 @@ use agora_proto::resource as pb;
 use super::*;
 use crate::error::Error;
 
-type Result<T> = std::result::Result<T, Error>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
     Error::Config {

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
 
 use agora_proto::resource::{self as pb, resource::Kind};
 
@@ -111,6 +110,13 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
                 }));
             }
         }
+    }
+    for (i, p) in cfg.policies.iter().enumerate() {
+        out.extend(
+            super::convert_policy::policy(p, &format!("policies[{i}]"), cfg, &gateway)?
+                .into_iter()
+                .map(Kind::Policy),
+        );
     }
     Ok(out
         .into_iter()

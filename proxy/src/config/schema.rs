@@ -19,6 +19,34 @@ pub struct LocalConfig {
     pub binds: Vec<BindConfig>,
     #[serde(default)]
     pub backends: Vec<BackendConfig>,
+    /// Policies (AgentgatewayPolicy `spec`), attached by `targetRefs`.
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+}
+
+/// A policy: what it attaches to and its sections, as in an AgentgatewayPolicy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyConfig {
+    pub name: String,
+    pub target_refs: Vec<PolicyTargetConfig>,
+    /// Wins over policies at more specific levels (default: yields to them).
+    #[serde(default, rename = "override")]
+    pub override_: bool,
+    #[serde(default)]
+    pub traffic: Option<agora_policies::spec::TrafficConfig>,
+    #[serde(default)]
+    pub backend: Option<agora_policies::spec::BackendPolicyConfig>,
+}
+
+/// `kind`: Gateway, Listener, HTTPRoute (or Route), Backend (or AgentgatewayBackend).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyTargetConfig {
+    #[serde(default)]
+    pub group: Option<String>,
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Deserialize)]

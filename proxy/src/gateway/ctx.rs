@@ -25,6 +25,7 @@ pub struct RequestCtx {
     pub body: BodyCtx,
     pub mirror: MirrorCtx,
     pub llm: LlmSlot,
+    pub policy: crate::policy::PolicyCtx,
     pub outcome: Outcome,
     /// Released when the request ends (dropped with the context).
     pub inflight: Option<crate::server::InflightGuard>,
@@ -83,6 +84,7 @@ impl RequestCtx {
             body: BodyCtx::default(),
             mirror: MirrorCtx::default(),
             llm: LlmSlot::default(),
+            policy: Default::default(),
             outcome: Outcome::default(),
             inflight: None,
         }

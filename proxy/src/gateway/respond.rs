@@ -66,6 +66,7 @@ pub async fn json(
     status: u16,
     body: Bytes,
     reusable: bool,
+    extra: &[(&'static str, String)],
 ) -> pingora::Result<()> {
     if session.response_written().is_some() {
         return Ok(());
@@ -74,8 +75,9 @@ pub async fn json(
         // Pingora writes the Connection header from the session's keep-alive state.
         session.set_keepalive(None);
     }
-    let ct = ("content-type", "application/json");
-    write(session, status, &[ct], body, None).await
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
+    write(session, status, &headers, body, None).await
 }
 
 /// The status for a failed request: our own error's, else derived from Pingora's error.

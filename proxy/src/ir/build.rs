@@ -2,6 +2,7 @@
 //! failure rejects the whole update with the resource key and field that caused it.
 
 mod backends;
+mod policies;
 mod tls;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use regex::Regex;
 
 use self::backends::backend;
+use self::policies::PolicyIndex;
 use self::tls::certified_key;
 use super::*;
 use crate::backend::{BackendIr, StateRegistry};
@@ -40,6 +42,7 @@ pub fn build_with(
     let mut routes = Vec::new();
     let mut backend_defs = Vec::new();
     let mut workloads = backends::Workloads::new();
+    let mut policy_defs = Vec::new();
     for r in &resources {
         match &r.kind {
             Some(Kind::Bind(b)) => binds.push(b),
@@ -47,11 +50,13 @@ pub fn build_with(
             Some(Kind::Route(rt)) => routes.push(rt),
             Some(Kind::Backend(b)) => backend_defs.push(b),
             Some(Kind::Workload(w)) => workloads.entry(&w.service_key).or_default().push(w),
-            // Policies arrive with the policies feature; Services only name their workloads.
-            Some(Kind::Policy(_) | Kind::Service(_)) | None => {}
+            Some(Kind::Policy(p)) => policy_defs.push(p),
+            // Services only name their workloads.
+            Some(Kind::Service(_)) | None => {}
         }
     }
 
+    let policies = PolicyIndex::build(policy_defs)?;
     let mut backends = HashMap::new();
     for b in backend_defs {
         let ir = backend(b, states, &workloads)?;
@@ -83,7 +88,7 @@ pub fn build_with(
         let rs = routes_by_listener
             .remove(l.key.as_str())
             .unwrap_or_default();
-        let ir = listener(l, port, &rs, &backends)?;
+        let ir = listener(l, port, &rs, &backends, &policies)?;
         bind_listeners
             .entry(&l.bind_key)
             .or_default()
@@ -163,6 +168,7 @@ fn listener(
     port: u16,
     routes: &[&pb::Route],
     backends: &HashMap<String, Arc<BackendIr>>,
+    policies: &PolicyIndex,
 ) -> Result<ListenerIr> {
     if !l.hostname.is_empty() {
         hostname::validate(&l.hostname)
@@ -188,7 +194,7 @@ fn listener(
             hostname::validate(h)
                 .map_err(|e| Error::invalid(format!("{}.hostnames[{i}]", r.key), e))?;
         }
-        let rule = Arc::new(rule(r, backends)?);
+        let rule = Arc::new(rule(r, backends, &policies.rule_levels(l, r), policies)?);
         let matches = if r.matches.is_empty() {
             vec![pb::RouteMatch::default()]
         } else {
@@ -296,8 +302,14 @@ fn anchored(r: &str) -> std::result::Result<Regex, String> {
     Regex::new(&format!("^(?:{r})$")).map_err(|e| format!("invalid regex {r:?}: {e}"))
 }
 
-fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<RuleIr> {
-    let filters = r
+fn rule(
+    r: &pb::Route,
+    backends: &HashMap<String, Arc<BackendIr>>,
+    levels: &[Vec<Arc<agora_policies::Policy>>; 3],
+    index: &PolicyIndex,
+) -> Result<RuleIr> {
+    let rule_policies = Arc::new(policies::effective(levels, &[]));
+    let mut filters = r
         .filters
         .iter()
         .enumerate()
@@ -330,14 +342,32 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
                 }
             })
             .collect::<Result<Vec<_>>>()?;
+        let backend_policies = index.backend(&b.backend_key);
         choices.push(BackendChoice {
             backend,
             weight: b.weight,
             filters,
+            policies: if backend_policies.is_empty() {
+                rule_policies.clone()
+            } else {
+                Arc::new(policies::effective(levels, backend_policies))
+            },
         });
     }
     let total_weight = choices.iter().map(|c| c.weight).sum();
-    let retry = r.retry.as_ref().map(|rt| RetryIr {
+    // Header modifiers, timeouts and retries of policies: the route's own settings win.
+    let p = &rule_policies;
+    if let Some(h) = &p.request_headers {
+        let m = header_mod(h)
+            .map_err(|e| Error::invalid(format!("{}.policy.requestHeaders", r.key), e))?;
+        filters.push(FilterIr::RequestHeaders(m));
+    }
+    if let Some(h) = &p.response_headers {
+        let m = header_mod(h)
+            .map_err(|e| Error::invalid(format!("{}.policy.responseHeaders", r.key), e))?;
+        filters.push(FilterIr::ResponseHeaders(m));
+    }
+    let retry = r.retry.as_ref().or(p.retry.as_ref()).map(|rt| RetryIr {
         attempts: rt.attempts,
         codes: rt
             .codes
@@ -349,7 +379,7 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
             .map(Into::into)
             .unwrap_or(Duration::from_millis(25)),
     });
-    let timeouts = r.timeouts.unwrap_or_default();
+    let timeouts = r.timeouts.or(p.timeouts).unwrap_or_default();
     Ok(RuleIr {
         key: r.key.clone(),
         route_name: r.route_name.clone(),
@@ -378,6 +408,7 @@ fn rule(r: &pb::Route, backends: &HashMap<String, Arc<BackendIr>>) -> Result<Rul
             r.max_request_body_bytes
         },
         buffer_body: r.buffer_request_body,
+        policies: rule_policies,
     })
 }
 

@@ -1,0 +1,122 @@
+//! Pingora glue of the policies: admission once routed, the LLM body's guards and token
+//! limits, response headers, settling. The decisions live in `crate::policy`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use super::RequestCtx;
+use crate::error::Error;
+use crate::policy::{self, Admission, RequestInfo};
+
+fn info(session: &Session) -> (String, Option<std::net::SocketAddr>) {
+    let host = crate::routing::hostname::request_host(session.req_header()).to_string();
+    let source = session.client_addr().and_then(|a| a.as_inet()).copied();
+    (host, source)
+}
+
+/// Runs the request's policies once it is routed. `Ok(true)`: answered here (a CORS
+/// preflight); `Err`: the refusal to send.
+pub async fn admit(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    eff: &Arc<agora_policies::Effective>,
+) -> Result<bool, Error> {
+    if eff.is_empty() {
+        return Ok(false);
+    }
+    let (host, source) = info(session);
+    let req = RequestInfo {
+        parts: session.req_header(),
+        host: &host,
+        source,
+    };
+    match ctx.policy.admit(eff, req).await? {
+        Admission::Continue => Ok(false),
+        Admission::Preflight(headers) => {
+            let mut resp = ResponseHeader::build(204, Some(headers.len() + 1))
+                .map_err(|e| Error::invalid("cors", e))?;
+            for (n, v) in headers {
+                resp.insert_header(n, v)
+                    .map_err(|e| Error::invalid("cors", e))?;
+            }
+            resp.insert_header(http::header::CONTENT_LENGTH, "0")
+                .map_err(|e| Error::invalid("cors", e))?;
+            session
+                .write_response_header(Box::new(resp), true)
+                .await
+                .map_err(|e| Error::invalid("cors", e))?;
+            ctx.outcome.status = 204;
+            Ok(true)
+        }
+    }
+}
+
+/// Applies the request prompt guards to an LLM body (masking may replace it).
+pub fn guard_llm_body(ctx: &RequestCtx, body: Bytes) -> Result<Bytes, Error> {
+    let Some(eff) = ctx.policy.effective.as_ref() else {
+        return Ok(body);
+    };
+    Ok(match policy::guard_request(eff, &body)? {
+        Some(masked) => Bytes::from(masked),
+        None => body,
+    })
+}
+
+/// Charges token limits with the LLM request's estimated input tokens.
+pub async fn admit_tokens(
+    session: &Session,
+    ctx: &mut RequestCtx,
+    body: &[u8],
+) -> Result<(), Error> {
+    let Some(eff) = ctx.policy.effective.as_ref() else {
+        return Ok(());
+    };
+    if eff.local_limits.is_empty() && eff.global_limits.is_empty() {
+        return Ok(());
+    }
+    let Some(llm) = ctx.llm.state.as_ref() else {
+        return Ok(());
+    };
+    let attrs = agora_policies::cel::LlmAttrs {
+        request_model: llm.request_model.clone().unwrap_or_default(),
+        provider: String::new(),
+        input_tokens: 0,
+        output_tokens: 0,
+        streaming: llm.stream,
+    };
+    let estimated = policy::estimate_tokens(body);
+    let (host, source) = info(session);
+    let req = RequestInfo {
+        parts: session.req_header(),
+        host: &host,
+        source,
+    };
+    ctx.policy.admit_tokens(estimated, &attrs, req).await?;
+    Ok(())
+}
+
+/// Adds the policies' response headers (CORS, rate-limit state).
+pub fn response_headers(ctx: &RequestCtx, resp: &mut ResponseHeader) {
+    for (n, v) in &ctx.policy.response_headers {
+        let _ = resp.insert_header(*n, v.as_str());
+    }
+}
+
+/// Settles token limits from the real usage once the request is over.
+pub fn settle(ctx: &mut RequestCtx) {
+    let used = ctx.llm.state.as_ref().map(|l| {
+        let u = &l.response.usage;
+        (u.input_tokens + u.output_tokens, l.response.status)
+    });
+    match used {
+        Some((n, _)) if n > 0 => ctx.policy.settle(n),
+        // No usage: a failed request gives its estimate back; a successful one without a
+        // usage report keeps it.
+        Some((_, status)) if status == 0 || status >= 400 => ctx.policy.settle(0),
+        None if ctx.outcome.status >= 400 => ctx.policy.settle(0),
+        _ => {}
+    }
+}

@@ -1,0 +1,334 @@
+//! The policies of the request path, Pingora-free: what runs once a request is routed
+//! ([`PolicyCtx::admit`]: CORS, authentication, authorization, request limits), once an LLM
+//! body is known ([`PolicyCtx::admit_tokens`], [`guard_request`]), and after the response
+//! ([`PolicyCtx::settle`]: token limits corrected from the real usage). The evaluation itself
+//! lives in `agora-policies`; this module sequences it and talks to Redis.
+
+pub mod jwks;
+pub mod redis;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use agora_policies::authn::Identity;
+use agora_policies::cel::{Attributes, Context, LlmAttrs, RequestView, Uses};
+use agora_policies::ratelimit::{GlobalLimits, Kind, LimitSpec, LocalLimit};
+use agora_policies::{Effective, Error as PolicyError};
+
+use self::redis::{Charge, Outcome};
+
+/// What the request looks like to the policies.
+#[derive(Clone, Copy)]
+pub struct RequestInfo<'a> {
+    pub parts: &'a http::request::Parts,
+    pub host: &'a str,
+    pub source: Option<SocketAddr>,
+}
+
+/// What `admit` decided.
+#[derive(Debug, PartialEq)]
+pub enum Admission {
+    /// Go on with the request.
+    Continue,
+    /// A CORS preflight: answer 204 with these headers.
+    Preflight(Vec<(&'static str, String)>),
+}
+
+/// Policy state of one request.
+#[derive(Default)]
+pub struct PolicyCtx {
+    pub effective: Option<Arc<Effective>>,
+    pub identity: Identity,
+    /// Headers added to the response (CORS, rate-limit state).
+    pub response_headers: Vec<(&'static str, String)>,
+    /// Token buckets charged with an estimate, to settle once the usage is known.
+    local_tokens: Vec<(Arc<LocalLimit>, String, u64)>,
+    global_tokens: Vec<(Charge, u64)>,
+}
+
+fn attributes<'a>(
+    req: &RequestInfo<'a>,
+    identity: &'a Identity,
+    llm: Option<&'a LlmAttrs>,
+) -> Attributes<'a> {
+    Attributes {
+        request: RequestView {
+            method: req.parts.method.as_str(),
+            path: req.parts.uri.path(),
+            host: req.host,
+            headers: &req.parts.headers,
+        },
+        source: req.source,
+        identity,
+        llm,
+        mcp: None,
+        a2a: None,
+    }
+}
+
+fn refused(spec: &LimitSpec, wait: std::time::Duration) -> PolicyError {
+    PolicyError::RateLimited {
+        what: format!(
+            "{} {} per {}s",
+            spec.limit,
+            match spec.kind {
+                Kind::Requests => "requests",
+                Kind::Tokens => "tokens",
+            },
+            spec.window.as_secs()
+        ),
+        limit: spec.limit,
+        retry_after: wait,
+    }
+}
+
+/// The global charges of one kind, keyed by policy, limit index and descriptor.
+fn global_charges(
+    globals: &[Arc<GlobalLimits>],
+    kind: Kind,
+    amount: u64,
+    ctx: Option<&Context>,
+) -> Vec<(Charge, Arc<GlobalLimits>, usize)> {
+    let mut out = Vec::new();
+    for g in globals {
+        for (i, spec) in g.limits.iter().enumerate() {
+            if spec.kind != kind {
+                continue;
+            }
+            let Some(d) = spec.descriptor(ctx) else {
+                continue;
+            };
+            out.push((
+                Charge {
+                    key: format!("agora:rl:{}:{i}:{d}", g.owner),
+                    capacity: spec.capacity,
+                    rate: spec.rate(),
+                    needed: spec.needed(amount),
+                    amount,
+                    window: spec.window,
+                },
+                g.clone(),
+                i,
+            ));
+        }
+    }
+    out
+}
+
+impl PolicyCtx {
+    /// Runs once the request is routed, before its body is read: answers CORS preflights,
+    /// authenticates, authorizes, and takes one request from every request limit. An `Err`
+    /// is the client's answer (401, 403, 429, 503).
+    pub async fn admit(
+        &mut self,
+        eff: &Arc<Effective>,
+        req: RequestInfo<'_>,
+    ) -> Result<Admission, PolicyError> {
+        self.effective = Some(eff.clone());
+        if eff.is_empty() {
+            return Ok(Admission::Continue);
+        }
+        let headers = &req.parts.headers;
+        if let Some(c) = &eff.cors {
+            if let Some(h) = c.preflight(req.parts.method.as_str(), headers) {
+                return Ok(Admission::Preflight(h));
+            }
+            let origin = headers
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            self.response_headers.extend(c.response_headers(origin));
+        }
+        if let Some(j) = &eff.jwt {
+            self.identity.jwt = j.authenticate(headers)?;
+        }
+        if let Some(k) = &eff.api_key {
+            self.identity.api_key = k.authenticate(headers)?;
+        }
+        if let Some(b) = &eff.basic {
+            self.identity.basic_user = b.authenticate(headers)?;
+        }
+        let charges = {
+            let cel = (eff.uses != Uses::default())
+                .then(|| attributes(&req, &self.identity, None).context(eff.uses));
+            for a in &eff.authorization {
+                a.check(cel.as_ref().ok_or_else(|| {
+                    PolicyError::Forbidden("authorization context unavailable".into())
+                })?)?;
+            }
+            let now = Instant::now();
+            let mut tightest: Option<(u64, u64)> = None;
+            for l in eff
+                .local_limits
+                .iter()
+                .filter(|l| l.spec.kind == Kind::Requests)
+            {
+                let Some(key) = l.spec.descriptor(cel.as_ref()) else {
+                    continue;
+                };
+                let a = l.acquire(&key, 1, now).map_err(|w| refused(&l.spec, w))?;
+                if tightest.is_none_or(|(_, r)| a.remaining < r) {
+                    tightest = Some((l.spec.limit, a.remaining));
+                }
+            }
+            if let Some((limit, remaining)) = tightest {
+                self.response_headers
+                    .push(("x-ratelimit-limit", limit.to_string()));
+                self.response_headers
+                    .push(("x-ratelimit-remaining", remaining.to_string()));
+            }
+            global_charges(&eff.global_limits, Kind::Requests, 1, cel.as_ref())
+        };
+        self.charge_global(charges).await?;
+        Ok(Admission::Continue)
+    }
+
+    /// Runs once an LLM request's body is read: takes the estimated input tokens from every
+    /// token limit (the real usage settles it later).
+    pub async fn admit_tokens(
+        &mut self,
+        estimated: u64,
+        llm: &LlmAttrs,
+        req: RequestInfo<'_>,
+    ) -> Result<(), PolicyError> {
+        let Some(eff) = self.effective.clone() else {
+            return Ok(());
+        };
+        let has_local = eff.local_limits.iter().any(|l| l.spec.kind == Kind::Tokens);
+        let has_global = eff
+            .global_limits
+            .iter()
+            .any(|g| g.limits.iter().any(|l| l.kind == Kind::Tokens));
+        if !has_local && !has_global {
+            return Ok(());
+        }
+        let charges = {
+            let cel = (eff.uses != Uses::default())
+                .then(|| attributes(&req, &self.identity, Some(llm)).context(eff.uses));
+            let now = Instant::now();
+            for l in eff
+                .local_limits
+                .iter()
+                .filter(|l| l.spec.kind == Kind::Tokens)
+            {
+                let Some(key) = l.spec.descriptor(cel.as_ref()) else {
+                    continue;
+                };
+                l.acquire(&key, estimated, now)
+                    .map_err(|w| refused(&l.spec, w))?;
+                self.local_tokens.push((l.clone(), key, estimated));
+            }
+            global_charges(&eff.global_limits, Kind::Tokens, estimated, cel.as_ref())
+        };
+        let tokens: Vec<Charge> = charges.iter().map(|(c, ..)| c.clone()).collect();
+        self.charge_global(charges).await?;
+        self.global_tokens
+            .extend(tokens.into_iter().map(|c| (c, estimated)));
+        Ok(())
+    }
+
+    async fn charge_global(
+        &mut self,
+        charges: Vec<(Charge, Arc<GlobalLimits>, usize)>,
+    ) -> Result<(), PolicyError> {
+        if charges.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<Charge> = charges.iter().map(|(c, ..)| c.clone()).collect();
+        match redis::global().acquire(&list).await {
+            Ok(Outcome::Admitted(_)) => Ok(()),
+            Ok(Outcome::Refused(wait)) => {
+                // Name the tightest limit; all were checked together.
+                let (_, g, i) = &charges[0];
+                Err(refused(&g.limits[*i], wait))
+            }
+            Err(e) => {
+                if charges.iter().all(|(_, g, _)| g.fail_open) {
+                    tracing::warn!(error = %e, "global rate limit unavailable; admitting (FailOpen)");
+                    Ok(())
+                } else {
+                    Err(PolicyError::Unavailable(e))
+                }
+            }
+        }
+    }
+
+    /// Runs when the request is over: corrects token limits by the difference between the
+    /// real usage and the estimate (a failed request gives its estimate back).
+    pub fn settle(&mut self, used_tokens: u64) {
+        let now = Instant::now();
+        for (l, key, acquired) in self.local_tokens.drain(..) {
+            l.settle(&key, used_tokens as i64 - acquired as i64, now);
+        }
+        for (charge, acquired) in self.global_tokens.drain(..) {
+            let delta = used_tokens as i64 - acquired as i64;
+            if delta == 0 {
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Err(e) = redis::global().settle(&charge, delta).await {
+                    tracing::warn!(error = %e, key = %charge.key, "settling a token limit failed");
+                }
+            });
+        }
+    }
+}
+
+/// Input tokens of an LLM request, estimated before the call: about four characters of
+/// prompt text per token, plus a few tokens of framing per message.
+pub fn estimate_tokens(body: &[u8]) -> u64 {
+    fn walk(v: &serde_json::Value, n: &mut u64) {
+        match v {
+            serde_json::Value::String(s) => *n += (s.len() as u64).div_ceil(4),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, n)),
+            serde_json::Value::Object(o) => {
+                *n += 1;
+                for (k, x) in o {
+                    if k != "model" {
+                        walk(x, n);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let mut n = 0;
+            walk(&v, &mut n);
+            n.max(1)
+        }
+        Err(_) => (body.len() as u64).div_ceil(4).max(1),
+    }
+}
+
+/// Applies the request prompt guards to an LLM body: `Ok(None)` unchanged, `Ok(Some(body))`
+/// masked, `Err` rejected (403 in the client's format).
+pub fn guard_request(eff: &Effective, body: &[u8]) -> Result<Option<Vec<u8>>, PolicyError> {
+    let Some(g) = eff.guards.as_ref().filter(|g| !g.request.is_empty()) else {
+        return Ok(None);
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(None);
+    };
+    match g.request.apply_json(&mut v) {
+        Ok(false) => Ok(None),
+        Ok(true) => Ok(Some(
+            serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec()),
+        )),
+        Err(m) => Err(PolicyError::PromptRejected(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_estimates() {
+        let body = br#"{"model":"gpt-4o-mini-long-name","messages":[{"role":"user","content":"12345678"}]}"#;
+        // Two objects, "user" (1), the content (2).
+        assert_eq!(estimate_tokens(body), 5);
+        assert_eq!(estimate_tokens(b"not json at all"), 4);
+    }
+}

@@ -1,0 +1,252 @@
+"""Fixtures: a mock LLM provider, a JWKS server, a real redis-server, and two agora-proxy
+processes sharing one policy config (and Redis) on loopback."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+from support import free_port, wait_http  # noqa: E402
+from credentials import ISSUER, JWT_SECRET, sha1_line  # noqa: E402
+
+
+CONFIG = """
+gateway: test/policies
+binds:
+- port: {port}
+  listeners:
+  - name: http
+    routes:
+    - {{name: keyed, matches: [{{path: {{value: /keyed}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: jwt, matches: [{{path: {{value: /jwt}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: limited, matches: [{{path: {{value: /limited}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: tokens, matches: [{{path: {{value: /tokens}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: cors, matches: [{{path: {{value: /cors}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: guarded, matches: [{{path: {{value: /guarded}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: basic, matches: [{{path: {{value: /basic}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: global, matches: [{{path: {{value: /global}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: global-open, matches: [{{path: {{value: /gopen}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: global-tokens, matches: [{{path: {{value: /gtokens}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: llm-route, matches: [{{path: {{value: /example}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: open, matches: [{{path: {{value: /open}}}}], backendRefs: [{{name: openai}}]}}
+backends:
+- name: openai
+  ai:
+    provider: {{openai: {{}}, host: 127.0.0.1, port: {mock}}}
+  policies:
+    auth: {{key: sk-upstream-openai}}
+policies:
+- name: keyed
+  targetRefs: [{{kind: HTTPRoute, name: keyed}}]
+  traffic:
+    apiKeyAuthentication:
+      keys:
+      - {{key: sk-alice-0123456789, id: alice, metadata: {{team: ml}}}}
+      - {{key: sk-bob-0123456789, id: bob, metadata: {{team: web}}}}
+    authorization:
+      action: Allow
+      policy: {{matchExpressions: ['apiKey.team == "ml"']}}
+- name: jwt
+  targetRefs: [{{kind: HTTPRoute, name: jwt}}]
+  traffic:
+    jwtAuthentication:
+      providers:
+      - issuer: {issuer}
+        audiences: [agora]
+        jwks: {{remote: {{url: "http://127.0.0.1:{jwks}/jwks.json", cacheDuration: 1m}}}}
+    authorization:
+      action: Require
+      policy: {{matchExpressions: ['"ml" in jwt.groups']}}
+- name: limited
+  targetRefs: [{{kind: HTTPRoute, name: limited}}]
+  traffic:
+    rateLimit:
+      local: [{{requests: 3, unit: Minutes}}]
+- name: tokens
+  targetRefs: [{{kind: HTTPRoute, name: tokens}}]
+  traffic:
+    rateLimit:
+      local: [{{tokens: 50, unit: Minutes}}]
+- name: cors
+  targetRefs: [{{kind: HTTPRoute, name: cors}}]
+  traffic:
+    cors:
+      allowOrigins: [https://chat.example.com]
+      allowMethods: [POST, OPTIONS]
+      allowHeaders: [content-type, authorization]
+      maxAge: 600
+- name: guarded
+  targetRefs: [{{kind: HTTPRoute, name: guarded}}]
+  backend:
+    ai:
+      promptGuard:
+        request:
+        - regex: {{action: Reject, builtins: [Ssn, CreditCard]}}
+          response: {{message: "prompt contains PII"}}
+        - regex: {{action: Mask, builtins: [Email]}}
+- name: basic
+  targetRefs: [{{kind: HTTPRoute, name: basic}}]
+  traffic:
+    basicAuthentication:
+      realm: llm
+      users: ["{htpasswd}"]
+- name: global
+  targetRefs: [{{kind: HTTPRoute, name: global}}]
+  traffic:
+    rateLimit:
+      global:
+        limits: [{{requests: 10, unit: Minutes}}]
+- name: global-open
+  targetRefs: [{{kind: HTTPRoute, name: global-open}}]
+  traffic:
+    rateLimit:
+      global:
+        failureMode: FailOpen
+        limits: [{{requests: 1000, unit: Minutes}}]
+- name: global-tokens
+  targetRefs: [{{kind: HTTPRoute, name: global-tokens}}]
+  traffic:
+    rateLimit:
+      global:
+        limits:
+        - tokens: 90
+          unit: Hours
+          descriptors: [{{name: user, expression: 'request.headers["x-user"]'}}]
+# ../shared/examples/kubernetes/05-policy.yaml, as local config.
+- name: llm-limits
+  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm-route}}]
+  traffic:
+    rateLimit:
+      local:
+      - {{tokens: 100000, unit: Minutes}}
+      - {{requests: 60, unit: Minutes}}
+    cors:
+      allowOrigins: [https://chat.example.com]
+      allowMethods: [POST, OPTIONS]
+    authorization:
+      action: Allow
+      policy:
+        matchExpressions:
+        - 'request.headers["x-team"] == "ml-platform"'
+"""
+
+
+class JwksHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        k = base64.urlsafe_b64encode(JWT_SECRET).rstrip(b"=").decode()
+        body = json.dumps({"keys": [{"kty": "oct", "kid": "test-1", "alg": "HS256", "k": k}]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Env:
+    def __init__(self, ports, admins, record, redis_port, redis_proc):
+        self.ports = ports
+        self.admins = admins
+        self.record = record
+        self.redis_port = redis_port
+        self.redis_proc = redis_proc
+
+    def url(self, prefix, proxy=0):
+        return f"http://127.0.0.1:{self.ports[proxy]}{prefix}"
+
+    def recorded(self):
+        return [json.loads(l) for l in self.record.read_text().splitlines() if l.strip()]
+
+    def metrics(self, proxy=0):
+        with urllib.request.urlopen(f"http://{self.admins[proxy]}/metrics") as r:
+            return r.read().decode()
+
+
+def start_redis(port, tmp):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/setup.sh installs it)")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            redis.Redis(port=port).ping()
+            return proc
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server never came up")
+
+
+@pytest.fixture(scope="session")
+def env():
+    binary = os.environ.get("AGORA_PROXY_BIN", str(ROOT / "target" / "debug" / "agora-proxy"))
+    tmp = Path(tempfile.mkdtemp(prefix="agora-policies-"))
+    record = tmp / "record.jsonl"
+    record.write_text("")
+    mock_port, jwks_port, redis_port = free_port(), free_port(), free_port()
+    mock = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "llm" / "mock_providers.py"), str(mock_port), str(record)]
+    )
+    jwks = ThreadingHTTPServer(("127.0.0.1", jwks_port), JwksHandler)
+    threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    redis_proc = start_redis(redis_port, tmp)
+    ports = [free_port(), free_port()]
+    admins = [free_port(), free_port()]
+    procs, logs = [], []
+    for i in range(2):
+        cfg = tmp / f"config{i}.yaml"
+        cfg.write_text(
+            CONFIG.format(
+                port=ports[i], mock=mock_port, jwks=jwks_port, issuer=ISSUER,
+                htpasswd=sha1_line("carol", "correct horse"),
+            )
+        )
+        log = open(tmp / f"proxy{i}.log", "w")
+        logs.append(log)
+        procs.append(
+            subprocess.Popen(
+                [binary, "-f", str(cfg), "--admin", f"127.0.0.1:{admins[i]}",
+                 "--redis", f"redis://127.0.0.1:{redis_port}/0"],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        )
+    try:
+        for a in admins:
+            wait_http(f"http://127.0.0.1:{a}/readyz")
+        yield Env(ports, [f"127.0.0.1:{a}" for a in admins], record, redis_port, redis_proc)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        redis_proc.terminate()
+        mock.terminate()
+        jwks.shutdown()
+        for l in logs:
+            l.close()
+        for i in range(2):
+            print((tmp / f"proxy{i}.log").read_text()[-3000:])

@@ -1,0 +1,180 @@
+"""Policies end to end with the official openai SDK: API keys, JWT (remote JWKS) with CEL
+rules, basic auth, local request and token limits, CORS, prompt guards, and global limits in
+a real Redis shared by two proxies."""
+
+import concurrent.futures
+import time
+
+import httpx
+import jwt
+import openai
+import pytest
+
+from credentials import ISSUER, JWT_SECRET
+
+MSG = [{"role": "user", "content": "hello"}]
+
+
+def client(env, prefix, key="unused", proxy=0, **kw):
+    return openai.OpenAI(base_url=env.url(prefix, proxy) + "/v1", api_key=key, max_retries=0, **kw)
+
+
+def chat(env, prefix, key="unused", proxy=0, headers=None, content="hello"):
+    return client(env, prefix, key, proxy).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": content}],
+        extra_headers=headers or {},
+    )
+
+
+def token(groups, exp_in=600, aud="agora", secret=JWT_SECRET):
+    claims = {"iss": ISSUER, "aud": aud, "sub": "alice", "groups": groups, "exp": int(time.time()) + exp_in}
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": "test-1"})
+
+
+def test_api_keys_with_metadata_rule(env):
+    with pytest.raises(openai.AuthenticationError) as e:
+        chat(env, "/keyed", key="sk-nobody-0123456789")
+    assert e.value.status_code == 401
+    assert "invalid API key" in e.value.message
+    assert e.value.response.headers["www-authenticate"].startswith("Bearer")
+    r = chat(env, "/keyed", key="sk-alice-0123456789")
+    assert r.choices[0].message.content
+    # The upstream sees the provider key, never the client's.
+    assert env.recorded()[-1]["headers"]["authorization"] == "Bearer sk-upstream-openai"
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        chat(env, "/keyed", key="sk-bob-0123456789")
+    assert e.value.status_code == 403
+
+
+def test_jwt_from_remote_jwks_and_claims_rule(env):
+    deadline = time.time() + 10
+    while True:
+        try:
+            chat(env, "/jwt", key=token(["ml", "eng"]))
+            break
+        except openai.AuthenticationError as e:
+            # The proxy fetches the JWKS in the background right after start.
+            if time.time() > deadline or "not loaded" not in e.message:
+                raise
+            time.sleep(0.2)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(env, "/jwt", key=token(["web"]))
+    for bad, why in [
+        (token(["ml"], exp_in=-3600), "token expired"),
+        (token(["ml"], aud="other"), "wrong audience"),
+        (token(["ml"], secret=b"x" * 40), "invalid signature"),
+    ]:
+        with pytest.raises(openai.AuthenticationError) as e:
+            chat(env, "/jwt", key=bad)
+        assert why in e.value.message, e.value.message
+
+
+def test_basic_auth(env):
+    body = {"model": "m", "messages": MSG}
+    r = httpx.post(env.url("/basic/v1/chat/completions"), json=body, auth=("carol", "correct horse"))
+    assert r.status_code == 200, r.text
+    r = httpx.post(env.url("/basic/v1/chat/completions"), json=body, auth=("carol", "wrong"))
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('Basic realm="llm"')
+    assert r.json()["error"]["message"]
+
+
+def test_local_request_limit(env):
+    for _ in range(3):
+        chat(env, "/limited")
+    with pytest.raises(openai.RateLimitError) as e:
+        chat(env, "/limited")
+    h = e.value.response.headers
+    assert e.value.status_code == 429
+    assert int(h["retry-after"]) >= 1
+    assert h["x-ratelimit-limit"] == "3" and h["x-ratelimit-remaining"] == "0"
+    # OpenAI's error shape, so the SDK could parse it.
+    assert e.value.body["type"] in ("rate_limit_exceeded", "rate_limit_error", "requests")
+    # The other proxy has its own local buckets.
+    chat(env, "/limited", proxy=1)
+
+
+def test_local_token_limit_settles_real_usage(env):
+    # The mock reports 18 tokens per call; the bucket holds 50.
+    ok = 0
+    with pytest.raises(openai.RateLimitError):
+        for _ in range(10):
+            chat(env, "/tokens")
+            ok += 1
+    assert ok == 3, ok
+
+
+def test_cors_preflight_and_response_headers(env):
+    pre = {"origin": "https://chat.example.com", "access-control-request-method": "POST",
+           "access-control-request-headers": "content-type"}
+    r = httpx.options(env.url("/cors/v1/chat/completions"), headers=pre)
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == "https://chat.example.com"
+    assert r.headers["access-control-allow-methods"] == "POST, OPTIONS"
+    assert r.headers["access-control-max-age"] == "600"
+    r = httpx.options(env.url("/cors/v1/chat/completions"), headers={**pre, "origin": "https://evil.test"})
+    assert r.status_code == 204 and "access-control-allow-origin" not in r.headers
+    r = httpx.post(env.url("/cors/v1/chat/completions"), json={"model": "m", "messages": MSG},
+                   headers={"origin": "https://chat.example.com"})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "https://chat.example.com"
+
+
+def test_prompt_guards(env):
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        chat(env, "/guarded", content="my ssn is 123-45-6789")
+    assert "prompt contains PII" in e.value.message
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(env, "/guarded", content="card 4111 1111 1111 1111 please")
+    chat(env, "/guarded", content="mail me at jane@corp.example.com")
+    sent = env.recorded()[-1]["body"]["messages"][0]["content"]
+    assert sent == "mail me at <EMAIL>", sent
+
+
+def test_example_policy_from_shared_manifests(env):
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(env, "/example")
+    r = chat(env, "/example", headers={"x-team": "ml-platform"})
+    assert r.choices[0].message.content
+
+
+def test_global_limit_shared_by_two_proxies(env):
+    def one(i):
+        try:
+            chat(env, "/global", proxy=i % 2)
+            return 200
+        except openai.RateLimitError:
+            return 429
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(one, range(30)))
+    assert codes.count(200) == 10, codes
+    assert codes.count(429) == 20
+
+
+def test_global_token_limit_per_descriptor(env):
+    # 90 tokens per user per hour, 18 per call, shared by both proxies.
+    def calls(user):
+        n = 0
+        for i in range(10):
+            try:
+                chat(env, "/gtokens", proxy=i % 2, headers={"x-user": user})
+                n += 1
+            except openai.RateLimitError:
+                break
+        return n
+
+    assert calls("u1") == 5
+    assert calls("u2") == 5
+
+
+def test_redis_down_fail_closed_and_open(env):
+    chat(env, "/gopen")
+    env.redis_proc.terminate()
+    env.redis_proc.wait(10)
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(env, "/global", proxy=1)
+    assert e.value.status_code == 503
+    r = chat(env, "/gopen", proxy=1)
+    assert r.choices[0].message.content
