@@ -36,6 +36,8 @@ pub struct Output {
     pub backends: BTreeMap<String, pb::Backend>,
     /// Services by key, with their workloads.
     pub services: BTreeMap<String, ServiceResources>,
+    /// Policies by key, one per resolved target of an AgentgatewayPolicy.
+    pub policies: BTreeMap<String, pb::Policy>,
     /// Computed statuses of GatewayClasses, Gateways and routes.
     pub statuses: Vec<ObjectStatus>,
 }
@@ -108,6 +110,20 @@ impl Output {
                     .filter(|b| !b.backend_key.is_empty())
                     .map(|b| b.backend_key.as_str()),
             );
+        }
+        let routes: BTreeSet<&str> = g.routes.iter().map(|r| r.route_name.as_str()).collect();
+        for p in self.policies.values() {
+            use pb::policy_target::Kind as T;
+            let applies = match p.target.as_ref().and_then(|t| t.kind.as_ref()) {
+                Some(T::Gateway(name)) => name == gateway,
+                Some(T::Listener(l)) => g.listeners.iter().any(|x| x.key == *l),
+                Some(T::Route(r)) => routes.contains(r.as_str()),
+                Some(T::Backend(b)) => backends.contains(b.as_str()),
+                None => false,
+            };
+            if applies {
+                put(format!("policy/{}", p.key), Kind::Policy(p.clone()));
+            }
         }
         for key in backends {
             let Some(b) = self.backends.get(key) else {
