@@ -203,13 +203,21 @@ def test_kubernetes_examples_are_accepted_and_served(tmp_path):
         mcp = st.wait_status("HTTPRoute", "mcp", lambda s: bool(s.get("parents")))
         assert conditions(mcp)["ResolvedRefs"]["reason"] == "UnsupportedProtocol"
         pol = st.wait_status("AgentgatewayPolicy", "llm-limits", lambda s: True)
-        assert pol["ancestors"][0]["conditions"][0]["status"] == "False"
+        assert pol["ancestors"][0]["conditions"][0]["status"] == "True", pol
         gw = st.wait_status("Gateway", "agentgateway", lambda s: True)
         assert gw["listeners"][0]["attachedRoutes"] == 3  # llm-route, mcp, planner
 
-        # The Anthropic route reaches the Anthropic provider (no network here: an Anthropic-
-        # shaped 503), the MCP route answers 500 as its status says, unknown paths 404.
+        # 05-policy.yaml is enforced: without the x-team header its CEL rule denies (in
+        # Anthropic's error shape); with it, the Anthropic route reaches the Anthropic provider
+        # (no network here: an Anthropic-shaped 503). The MCP route answers 500 as its status
+        # says, unknown paths 404.
         a = anthropic.Anthropic(base_url=st.url("/ai/claude"), api_key="x", max_retries=0)
+        with pytest.raises(anthropic.PermissionDeniedError):
+            a.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        a = anthropic.Anthropic(
+            base_url=st.url("/ai/claude"), api_key="x", max_retries=0,
+            default_headers={"x-team": "ml-platform"},
+        )
         with pytest.raises(anthropic.APIStatusError) as e:
             a.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         assert e.value.status_code in (502, 503)
