@@ -10,6 +10,7 @@ use crate::authn::apikey::ApiKeyAuth;
 use crate::authn::basic::BasicAuth;
 use crate::authn::jwt::JwtAuth;
 use crate::authz::Authorization;
+use crate::budget::Budget;
 use crate::cors::Cors;
 use crate::guard::Guard;
 use crate::ratelimit::{GlobalLimits, LimitSpec, LocalLimit, local_limit};
@@ -42,6 +43,7 @@ pub struct Traffic {
     pub response_headers: Option<Arc<pb::HeaderModifier>>,
     pub timeouts: Option<pb::Timeouts>,
     pub retry: Option<pb::Retry>,
+    pub budget: Option<Arc<Budget>>,
 }
 
 /// Prompt guards of both directions.
@@ -135,6 +137,9 @@ pub fn compile(p: &pb::Policy) -> Result<Policy, Error> {
         traffic.response_headers = t.response_headers.clone().map(Arc::new);
         traffic.timeouts = t.timeouts;
         traffic.retry = t.retry.clone();
+        if let Some(b) = &t.budget {
+            traffic.budget = Some(Arc::new(Budget::compile(key, b).map_err(f("budget"))?));
+        }
     }
     let guards = match &p.prompt_guard {
         Some(g) => Some(Arc::new(PromptGuards {

@@ -4,6 +4,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod budget;
 pub mod cel;
 pub mod compile;
 pub mod cors;

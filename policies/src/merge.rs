@@ -12,6 +12,7 @@ use crate::authn::apikey::ApiKeyAuth;
 use crate::authn::basic::BasicAuth;
 use crate::authn::jwt::JwtAuth;
 use crate::authz::Authorization;
+use crate::budget::Budget;
 use crate::cel::Uses;
 use crate::compile::{Policy, PromptGuards};
 use crate::cors::Cors;
@@ -33,6 +34,7 @@ pub struct Effective {
     pub timeouts: Option<pb::Timeouts>,
     pub retry: Option<pb::Retry>,
     pub guards: Option<Arc<PromptGuards>>,
+    pub budget: Option<Arc<Budget>>,
     /// Variables the authorization rules and limit descriptors read.
     pub uses: Uses,
 }
@@ -52,6 +54,7 @@ impl Effective {
             && self.timeouts.is_none()
             && self.retry.is_none()
             && self.guards.is_none()
+            && self.budget.is_none()
     }
 
     /// Whether anything needs the request's identity or a CEL context.
@@ -110,6 +113,7 @@ pub fn merge(levels: &Levels) -> Effective {
         timeouts: pick(levels, |p| p.traffic.timeouts),
         retry: pick(levels, |p| p.traffic.retry.clone()),
         guards: pick(levels, |p| p.guards.clone()),
+        budget: pick(levels, |p| p.traffic.budget.clone()),
         uses: Uses::default(),
     };
     e.uses = e

@@ -31,6 +31,48 @@ pub struct TrafficConfig {
     pub timeouts: Option<TimeoutsConfig>,
     #[serde(default)]
     pub retry: Option<RetryConfig>,
+    /// Virtual-key budgets: tokens and USD per key, group or subject over a window.
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum BudgetPer {
+    #[default]
+    Key,
+    Group,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BudgetConfig {
+    /// Whose spend is counted: the API key (default) or its group.
+    #[serde(default)]
+    pub per: BudgetPer,
+    /// A CEL expression naming the subject instead (e.g. `jwt.sub`).
+    #[serde(default)]
+    pub expression: Option<String>,
+    /// Window length (`24h`, `720h`); windows are aligned to the Unix epoch.
+    pub window: String,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default, rename = "maxCostUSD", alias = "maxCostUsd")]
+    pub max_cost_usd: Option<f64>,
+    /// USD per million tokens by model (exact names or `prefix*` globs).
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, ModelPriceConfig>,
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ModelPriceConfig {
+    pub input: f64,
+    pub output: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

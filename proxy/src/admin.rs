@@ -50,6 +50,11 @@ impl Admin {
                     serde_json::to_vec_pretty(&dump).unwrap_or_default(),
                 )
             }
+            "/budgets" => (
+                200,
+                "application/json",
+                crate::policy::budget::snapshot_json(),
+            ),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         }
     }

@@ -479,7 +479,7 @@ impl ProxyHttp for Gateway {
         {
             ctx.outcome.status = resp.status.as_u16();
         }
-        policy::settle(ctx);
+        policy::settle(ctx, &self.metrics);
         let now = Instant::now();
         ctx::observe(self, session, e, ctx, now);
         llm_glue::observe(&self.metrics, ctx, now);

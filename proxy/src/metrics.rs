@@ -1,6 +1,8 @@
 //! Prometheus metrics of the proxy, served on the admin listener's `/metrics`.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Label values of one request, in the order of [`REQUEST_LABELS`].
 pub const REQUEST_LABELS: [&str; 6] = [
@@ -20,6 +22,13 @@ pub struct Metrics {
     pub gen_ai_duration: HistogramVec,
     pub gen_ai_ttft: HistogramVec,
     pub gen_ai_tpot: HistogramVec,
+    /// Requests a policy refused, by reason.
+    pub policy_denials: IntCounterVec,
+    /// Prompt guard outcomes (masked, rejected), by direction.
+    pub prompt_guard: IntCounterVec,
+    /// Latest spend seen per budget subject.
+    pub budget_tokens: IntGaugeVec,
+    pub budget_cost: GaugeVec,
 }
 
 /// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
@@ -125,8 +134,41 @@ impl Metrics {
                 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
             ],
         );
+        let policy_denials = IntCounterVec::new(
+            Opts::new(
+                "agora_policy_denials_total",
+                "Requests refused by a policy, by reason",
+            ),
+            &["gateway", "route", "reason"],
+        )
+        .expect("valid metric");
+        let prompt_guard = IntCounterVec::new(
+            Opts::new("agora_prompt_guard_total", "Prompt guard outcomes"),
+            &["gateway", "route", "direction", "outcome"],
+        )
+        .expect("valid metric");
+        let budget_tokens = IntGaugeVec::new(
+            Opts::new(
+                "agora_budget_spend_tokens",
+                "Tokens spent in the current budget window",
+            ),
+            &["policy", "subject"],
+        )
+        .expect("valid metric");
+        let budget_cost = GaugeVec::new(
+            Opts::new(
+                "agora_budget_spend_usd",
+                "USD spent in the current budget window",
+            ),
+            &["policy", "subject"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(gen_ai_tokens.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(policy_denials.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(prompt_guard.clone()),
+            Box::new(budget_tokens.clone()),
+            Box::new(budget_cost.clone()),
+            Box::new(gen_ai_tokens.clone()),
             Box::new(gen_ai_duration.clone()),
             Box::new(gen_ai_ttft.clone()),
             Box::new(gen_ai_tpot.clone()),
@@ -153,6 +195,10 @@ impl Metrics {
             gen_ai_duration,
             gen_ai_ttft,
             gen_ai_tpot,
+            policy_denials,
+            prompt_guard,
+            budget_tokens,
+            budget_cost,
         }
     }
 

@@ -4,6 +4,7 @@
 //! ([`PolicyCtx::settle`]: token limits corrected from the real usage). The evaluation itself
 //! lives in `agora-policies`; this module sequences it and talks to Redis.
 
+pub mod budget;
 pub mod jwks;
 pub mod redis;
 
@@ -42,9 +43,27 @@ pub struct PolicyCtx {
     pub identity: Identity,
     /// Headers added to the response (CORS, rate-limit state).
     pub response_headers: Vec<(&'static str, String)>,
+    /// What the request prompt guard did (`masked`, `rejected`), for metrics.
+    pub guard_outcome: Option<&'static str>,
     /// Token buckets charged with an estimate, to settle once the usage is known.
     local_tokens: Vec<(Arc<LocalLimit>, String, u64)>,
     global_tokens: Vec<(Charge, u64)>,
+    /// The budget this request spends from: the budget, its subject and window start.
+    budget: Option<(Arc<agora_policies::budget::Budget>, String, u64)>,
+}
+
+/// The real usage of an LLM request, known once its response is over.
+#[derive(Debug, Clone, Default)]
+pub struct Used {
+    pub model: String,
+    pub input: u64,
+    pub output: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn attributes<'a>(
@@ -183,8 +202,8 @@ impl PolicyCtx {
         Ok(Admission::Continue)
     }
 
-    /// Runs once an LLM request's body is read: takes the estimated input tokens from every
-    /// token limit (the real usage settles it later).
+    /// Runs once an LLM request's body is read: checks the subject's budget, and takes the
+    /// estimated input tokens from every token limit (the real usage settles both later).
     pub async fn admit_tokens(
         &mut self,
         estimated: u64,
@@ -199,12 +218,16 @@ impl PolicyCtx {
             .global_limits
             .iter()
             .any(|g| g.limits.iter().any(|l| l.kind == Kind::Tokens));
-        if !has_local && !has_global {
+        if !has_local && !has_global && eff.budget.is_none() {
             return Ok(());
         }
-        let charges = {
+        let (charges, subject) = {
             let cel = (eff.uses != Uses::default())
                 .then(|| attributes(&req, &self.identity, Some(llm)).context(eff.uses));
+            let subject = eff.budget.as_ref().and_then(|b| {
+                b.subject(&self.identity, cel.as_ref())
+                    .map(|s| (b.clone(), s))
+            });
             let now = Instant::now();
             for l in eff
                 .local_limits
@@ -218,8 +241,26 @@ impl PolicyCtx {
                     .map_err(|w| refused(&l.spec, w))?;
                 self.local_tokens.push((l.clone(), key, estimated));
             }
-            global_charges(&eff.global_limits, Kind::Tokens, estimated, cel.as_ref())
+            (
+                global_charges(&eff.global_limits, Kind::Tokens, estimated, cel.as_ref()),
+                subject,
+            )
         };
+        if let Some((b, subject)) = subject {
+            let (start, left) = b.window_at(unix_now());
+            let key = budget::key(&b, &subject, start);
+            match budget::read(&key).await {
+                Ok(spent) => {
+                    budget::record(&b, &subject, start, spent, None);
+                    b.check(spent, left)?;
+                }
+                Err(e) if b.fail_open => {
+                    tracing::warn!(error = %e, "budget store unavailable; admitting (FailOpen)");
+                }
+                Err(e) => return Err(PolicyError::Unavailable(e)),
+            }
+            self.budget = Some((b, subject, start));
+        }
         let tokens: Vec<Charge> = charges.iter().map(|(c, ..)| c.clone()).collect();
         self.charge_global(charges).await?;
         self.global_tokens
@@ -254,8 +295,27 @@ impl PolicyCtx {
     }
 
     /// Runs when the request is over: corrects token limits by the difference between the
-    /// real usage and the estimate (a failed request gives its estimate back).
-    pub fn settle(&mut self, used_tokens: u64) {
+    /// real usage and the estimate (`None`: keep the estimate; a failed request passes zero
+    /// usage and gets its estimate back), and adds the usage to the budget.
+    pub fn settle(&mut self, used: Option<Used>, metrics: &Arc<crate::metrics::Metrics>) {
+        let Some(used) = used else {
+            return;
+        };
+        let used_tokens = used.input + used.output;
+        if let Some((b, subject, start)) = self.budget.take()
+            && used_tokens > 0
+        {
+            let micros = b.cost_micros(&used.model, used.input, used.output);
+            let metrics = metrics.clone();
+            let ttl = b.window.as_secs() * 2;
+            tokio::spawn(async move {
+                let key = budget::key(&b, &subject, start);
+                match budget::add(&key, used_tokens, micros, ttl, unix_now()).await {
+                    Ok(total) => budget::record(&b, &subject, start, total, Some(&metrics)),
+                    Err(e) => tracing::warn!(error = %e, %key, "adding to a budget failed"),
+                }
+            });
+        }
         let now = Instant::now();
         for (l, key, acquired) in self.local_tokens.drain(..) {
             l.settle(&key, used_tokens as i64 - acquired as i64, now);

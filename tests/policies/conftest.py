@@ -43,6 +43,8 @@ binds:
     - {{name: global-tokens, matches: [{{path: {{value: /gtokens}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: llm-route, matches: [{{path: {{value: /example}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: open, matches: [{{path: {{value: /open}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: budget-tokens, matches: [{{path: {{value: /btokens}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: budget-cost, matches: [{{path: {{value: /bcost}}}}], backendRefs: [{{name: openai}}]}}
 backends:
 - name: openai
   ai:
@@ -126,6 +128,26 @@ policies:
         - tokens: 90
           unit: Hours
           descriptors: [{{name: user, expression: 'request.headers["x-user"]'}}]
+- name: budget-tokens
+  targetRefs: [{{kind: HTTPRoute, name: budget-tokens}}]
+  traffic:
+    apiKeyAuthentication:
+      keys:
+      - {{key: sk-alice-0123456789, id: alice, group: ml}}
+      - {{key: sk-bob-0123456789, id: bob, group: ml}}
+    budget: {{window: 1h, maxTokens: 50}}
+- name: budget-cost
+  targetRefs: [{{kind: HTTPRoute, name: budget-cost}}]
+  traffic:
+    apiKeyAuthentication:
+      keys:
+      - {{key: sk-alice-0123456789, id: alice, group: ml}}
+      - {{key: sk-bob-0123456789, id: bob, group: ml}}
+    budget:
+      per: Group
+      window: 24h
+      maxCostUSD: 0.005
+      prices: {{"gpt-*": {{input: 100, output: 100}}}}
 # ../shared/examples/kubernetes/05-policy.yaml, as local config.
 - name: llm-limits
   targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm-route}}]

@@ -3,7 +3,9 @@ rules, basic auth, local request and token limits, CORS, prompt guards, and glob
 a real Redis shared by two proxies."""
 
 import concurrent.futures
+import json
 import time
+import urllib.request
 
 import httpx
 import jwt
@@ -167,6 +169,36 @@ def test_global_token_limit_per_descriptor(env):
 
     assert calls("u1") == 5
     assert calls("u2") == 5
+
+
+def spend_until_refused(env, prefix, keys):
+    calls = 0
+    for i in range(10):
+        try:
+            chat(env, prefix, key=keys[i % len(keys)], proxy=i % 2)
+            calls += 1
+            time.sleep(0.1)  # spend is added once the response is over
+        except openai.RateLimitError as e:
+            assert "budget" in e.message, e.message
+            return calls
+    return calls
+
+
+def test_budget_per_key_in_tokens_across_proxies(env):
+    # 18 tokens per call, 50 per key per hour, counted in Redis for both proxies.
+    assert spend_until_refused(env, "/btokens", ["sk-alice-0123456789"]) == 3
+    # Bob has his own budget.
+    assert spend_until_refused(env, "/btokens", ["sk-bob-0123456789"]) == 3
+    budgets = json.loads(urllib.request.urlopen(f"http://{env.admins[0]}/budgets").read())["budgets"]
+    alice = [b for b in budgets if b["subject"] == "alice" and "budget-tokens" in b["policy"]]
+    assert alice and alice[0]["tokens"] >= 54 and alice[0]["max_tokens"] == 50
+
+
+def test_budget_per_group_in_dollars(env):
+    # $100 per million tokens: 18 tokens cost $0.0018; the group may spend $0.005.
+    assert spend_until_refused(env, "/bcost", ["sk-alice-0123456789", "sk-bob-0123456789"]) == 3
+    m = env.metrics(0) + env.metrics(1)
+    assert 'agora_budget_spend_usd{policy="policy/budget-cost/0",subject="ml"}' in m
 
 
 def test_redis_down_fail_closed_and_open(env):

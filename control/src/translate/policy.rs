@@ -48,25 +48,36 @@ impl Secrets for ClusterSecrets<'_> {
     fn env(&mut self, var: &str, at: &str) -> convert::Result<String> {
         Err(agora_policies::Error::Config {
             field: at.into(),
-            message: format!("keyEnv ({var}) is for local config files; in a cluster use secretRef"),
+            message: format!(
+                "keyEnv ({var}) is for local config files; in a cluster use secretRef"
+            ),
         })
     }
 }
 
-fn convert(s: &Snapshot, ns: &str, p: &AgentgatewayPolicy) -> Result<(Option<pb::TrafficPolicy>, Option<pb::PromptGuard>), String> {
+fn convert(
+    s: &Snapshot,
+    ns: &str,
+    p: &AgentgatewayPolicy,
+) -> Result<(Option<pb::TrafficPolicy>, Option<pb::PromptGuard>), String> {
     if p.spec.frontend.is_some() {
         return Err("spec.frontend is not supported by this version of agora".into());
     }
     let traffic = match &p.spec.traffic {
         Some(v) => {
-            let t: TrafficConfig = serde_json::from_value(v.clone()).map_err(|e| format!("spec.traffic: {e}"))?;
-            Some(convert::traffic(&t, "spec.traffic", &mut ClusterSecrets { s, ns }).map_err(|e| e.to_string())?)
+            let t: TrafficConfig =
+                serde_json::from_value(v.clone()).map_err(|e| format!("spec.traffic: {e}"))?;
+            Some(
+                convert::traffic(&t, "spec.traffic", &mut ClusterSecrets { s, ns })
+                    .map_err(|e| e.to_string())?,
+            )
         }
         None => None,
     };
     let guard = match &p.spec.backend {
         Some(v) => {
-            let b: BackendPolicyConfig = serde_json::from_value(v.clone()).map_err(|e| format!("spec.backend: {e}"))?;
+            let b: BackendPolicyConfig =
+                serde_json::from_value(v.clone()).map_err(|e| format!("spec.backend: {e}"))?;
             b.ai.and_then(|a| a.prompt_guard)
                 .map(|g| convert::prompt_guard(&g, "spec.backend.ai.promptGuard"))
                 .transpose()
@@ -87,7 +98,10 @@ fn target(s: &Snapshot, ns: &str, t: &PolicyTargetRef) -> Result<pb::PolicyTarge
     let section = t.section_name.clone().unwrap_or_default();
     let (kind, section) = match (t.group.as_str(), t.kind.as_str()) {
         (GATEWAY_GROUP, "Gateway") => {
-            let gw = s.gateways.get(&key).ok_or_else(|| format!("Gateway {key} not found"))?;
+            let gw = s
+                .gateways
+                .get(&key)
+                .ok_or_else(|| format!("Gateway {key} not found"))?;
             if section.is_empty() {
                 (K::Gateway(key.to_string()), String::new())
             } else if gw.spec.listeners.iter().any(|l| l.name == section) {
@@ -97,25 +111,37 @@ fn target(s: &Snapshot, ns: &str, t: &PolicyTargetRef) -> Result<pb::PolicyTarge
             }
         }
         (GATEWAY_GROUP, "HTTPRoute") => {
-            let r = s.http_routes.get(&key).ok_or_else(|| format!("HTTPRoute {key} not found"))?;
+            let r = s
+                .http_routes
+                .get(&key)
+                .ok_or_else(|| format!("HTTPRoute {key} not found"))?;
             let rules = r.spec.rules.iter().flatten().enumerate();
-            let names: Vec<String> = rules.map(|(i, r)| r.name.clone().unwrap_or_else(|| i.to_string())).collect();
+            let names: Vec<String> = rules
+                .map(|(i, r)| r.name.clone().unwrap_or_else(|| i.to_string()))
+                .collect();
             if !section.is_empty() && !names.contains(&section) {
                 return Err(format!("HTTPRoute {key} has no rule {section:?}"));
             }
             (K::Route(key.to_string()), section)
         }
         (GATEWAY_GROUP, "GRPCRoute") => {
-            s.grpc_routes.get(&key).ok_or_else(|| format!("GRPCRoute {key} not found"))?;
+            s.grpc_routes
+                .get(&key)
+                .ok_or_else(|| format!("GRPCRoute {key} not found"))?;
             (K::Route(key.to_string()), section)
         }
         (AGW_GROUP, "AgentgatewayBackend") => {
-            s.backends.get(&key).ok_or_else(|| format!("AgentgatewayBackend {key} not found"))?;
+            s.backends
+                .get(&key)
+                .ok_or_else(|| format!("AgentgatewayBackend {key} not found"))?;
             (K::Backend(super::agw::key(&key)), String::new())
         }
         (g, k) => return Err(format!("targets of kind {g}/{k} are not supported")),
     };
-    Ok(pb::PolicyTarget { kind: Some(kind), section })
+    Ok(pb::PolicyTarget {
+        kind: Some(kind),
+        section,
+    })
 }
 
 /// Targets named by `targetSelectors` (Gateways and routes whose labels match).
@@ -124,13 +150,35 @@ fn selected(s: &Snapshot, ns: &str, p: &AgentgatewayPolicy) -> Vec<PolicyTargetR
     for sel in &p.spec.target_selectors {
         let matches = |labels: &Option<BTreeMap<String, String>>| {
             let labels = labels.clone().unwrap_or_default();
-            sel.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            sel.match_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
         };
         let names: Vec<String> = match (sel.group.as_str(), sel.kind.as_str()) {
-            (GATEWAY_GROUP, "Gateway") => s.gateways.iter().filter(|(k, g)| k.namespace == ns && matches(&g.metadata.labels)).map(|(k, _)| k.name.clone()).collect(),
-            (GATEWAY_GROUP, "HTTPRoute") => s.http_routes.iter().filter(|(k, r)| k.namespace == ns && matches(&r.metadata.labels)).map(|(k, _)| k.name.clone()).collect(),
-            (GATEWAY_GROUP, "GRPCRoute") => s.grpc_routes.iter().filter(|(k, r)| k.namespace == ns && matches(&r.metadata.labels)).map(|(k, _)| k.name.clone()).collect(),
-            (AGW_GROUP, "AgentgatewayBackend") => s.backends.iter().filter(|(k, b)| k.namespace == ns && matches(&b.metadata.labels)).map(|(k, _)| k.name.clone()).collect(),
+            (GATEWAY_GROUP, "Gateway") => s
+                .gateways
+                .iter()
+                .filter(|(k, g)| k.namespace == ns && matches(&g.metadata.labels))
+                .map(|(k, _)| k.name.clone())
+                .collect(),
+            (GATEWAY_GROUP, "HTTPRoute") => s
+                .http_routes
+                .iter()
+                .filter(|(k, r)| k.namespace == ns && matches(&r.metadata.labels))
+                .map(|(k, _)| k.name.clone())
+                .collect(),
+            (GATEWAY_GROUP, "GRPCRoute") => s
+                .grpc_routes
+                .iter()
+                .filter(|(k, r)| k.namespace == ns && matches(&r.metadata.labels))
+                .map(|(k, _)| k.name.clone())
+                .collect(),
+            (AGW_GROUP, "AgentgatewayBackend") => s
+                .backends
+                .iter()
+                .filter(|(k, b)| k.namespace == ns && matches(&b.metadata.labels))
+                .map(|(k, _)| k.name.clone())
+                .collect(),
             _ => vec![],
         };
         out.extend(names.into_iter().map(|name| PolicyTargetRef {
@@ -153,7 +201,13 @@ pub(super) fn policies(s: &Snapshot, out: &mut Output) {
             .as_ref()
             .and_then(|a| a.get("agora.dev/override"))
             .is_some_and(|v| v == "true");
-        let refs: Vec<PolicyTargetRef> = p.spec.target_refs.iter().cloned().chain(selected(s, &k.namespace, p)).collect();
+        let refs: Vec<PolicyTargetRef> = p
+            .spec
+            .target_refs
+            .iter()
+            .cloned()
+            .chain(selected(s, &k.namespace, p))
+            .collect();
         let mut ancestors: Vec<Value> = Vec::new();
         for (i, t) in refs.iter().enumerate() {
             let (ok, reason, message) = match (&converted, target(s, &k.namespace, t)) {

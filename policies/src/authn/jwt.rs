@@ -157,10 +157,7 @@ impl JwtAuth {
                     ))
                 }
                 Some(pb::jwt_provider::Jwks::Url(u)) => {
-                    let refresh = p
-                        .refresh
-                        .map(Duration::from)
-                        .unwrap_or(DEFAULT_REFRESH);
+                    let refresh = p.refresh.map(Duration::from).unwrap_or(DEFAULT_REFRESH);
                     Keys::Remote(u.clone(), remote(u, refresh))
                 }
                 None => return Err(format!("JWT provider {}: no keys", p.issuer)),

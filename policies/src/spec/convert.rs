@@ -125,7 +125,72 @@ pub fn traffic(
             backoff: duration(r.backoff.as_deref(), &format!("{at}.retry.backoff"))?,
         });
     }
+    if let Some(b) = &t.budget {
+        out.budget = Some(budget(b, &format!("{at}.budget"))?);
+    }
     Ok(out)
+}
+
+fn budget(b: &BudgetConfig, at: &str) -> Result<pb::Budget> {
+    if let Some(e) = &b.expression {
+        crate::cel::Expr::compile(e).map_err(|m| invalid(format!("{at}.expression"), m))?;
+    }
+    let window = duration(Some(&b.window), &format!("{at}.window"))?
+        .filter(|d| d.seconds > 0)
+        .ok_or_else(|| {
+            invalid(
+                format!("{at}.window"),
+                "a budget window of at least 1s is required",
+            )
+        })?;
+    let max_cost = b.max_cost_usd.unwrap_or(0.0);
+    if !(max_cost.is_finite() && max_cost >= 0.0) {
+        return Err(invalid(
+            format!("{at}.maxCostUSD"),
+            "must be a positive amount",
+        ));
+    }
+    if b.max_tokens.unwrap_or(0) == 0 && max_cost == 0.0 {
+        return Err(invalid(at, "set maxTokens, maxCostUSD or both"));
+    }
+    if max_cost > 0.0 && b.prices.is_empty() {
+        return Err(invalid(
+            format!("{at}.prices"),
+            "a cost cap needs model prices",
+        ));
+    }
+    for (m, p) in &b.prices {
+        if !(p.input >= 0.0 && p.output >= 0.0 && p.input.is_finite() && p.output.is_finite()) {
+            return Err(invalid(
+                format!("{at}.prices[{m}]"),
+                "prices must be positive numbers",
+            ));
+        }
+    }
+    Ok(pb::Budget {
+        per: match b.per {
+            BudgetPer::Key => pb::budget::Per::Key,
+            BudgetPer::Group => pb::budget::Per::Group,
+        } as i32,
+        expression: b.expression.clone().unwrap_or_default(),
+        window: Some(window),
+        max_tokens: b.max_tokens.unwrap_or(0),
+        max_cost_usd: max_cost,
+        prices: b
+            .prices
+            .iter()
+            .map(|(m, p)| {
+                (
+                    m.clone(),
+                    pb::ModelPrice {
+                        input: p.input,
+                        output: p.output,
+                    },
+                )
+            })
+            .collect(),
+        fail_open: b.failure_mode == FailureMode::FailOpen,
+    })
 }
 
 fn lower(v: &[String]) -> Vec<String> {

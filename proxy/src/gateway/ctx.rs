@@ -152,6 +152,18 @@ pub fn observe(
         .duration
         .with_label_values(&[&*ctx.route.gateway, listener, route, backend, method])
         .observe(elapsed.as_secs_f64());
+    if let Some(e @ Error::Policy(_)) = &ctx.outcome.error {
+        gw.metrics
+            .policy_denials
+            .with_label_values(&[&*ctx.route.gateway, route, e.kind()])
+            .inc();
+    }
+    if let Some(outcome) = ctx.policy.guard_outcome {
+        gw.metrics
+            .prompt_guard
+            .with_label_values(&[&*ctx.route.gateway, route, "request", outcome])
+            .inc();
+    }
     if gw.access_log {
         let host = crate::routing::hostname::request_host(req);
         let client = ctx

@@ -55,14 +55,21 @@ pub async fn admit(
 }
 
 /// Applies the request prompt guards to an LLM body (masking may replace it).
-pub fn guard_llm_body(ctx: &RequestCtx, body: Bytes) -> Result<Bytes, Error> {
+pub fn guard_llm_body(ctx: &mut RequestCtx, body: Bytes) -> Result<Bytes, Error> {
     let Some(eff) = ctx.policy.effective.as_ref() else {
         return Ok(body);
     };
-    Ok(match policy::guard_request(eff, &body)? {
-        Some(masked) => Bytes::from(masked),
-        None => body,
-    })
+    match policy::guard_request(eff, &body) {
+        Ok(Some(masked)) => {
+            ctx.policy.guard_outcome = Some("masked");
+            Ok(Bytes::from(masked))
+        }
+        Ok(None) => Ok(body),
+        Err(e) => {
+            ctx.policy.guard_outcome = Some("rejected");
+            Err(e.into())
+        }
+    }
 }
 
 /// Charges token limits with the LLM request's estimated input tokens.
@@ -74,7 +81,7 @@ pub async fn admit_tokens(
     let Some(eff) = ctx.policy.effective.as_ref() else {
         return Ok(());
     };
-    if eff.local_limits.is_empty() && eff.global_limits.is_empty() {
+    if eff.local_limits.is_empty() && eff.global_limits.is_empty() && eff.budget.is_none() {
         return Ok(());
     }
     let Some(llm) = ctx.llm.state.as_ref() else {
@@ -105,18 +112,32 @@ pub fn response_headers(ctx: &RequestCtx, resp: &mut ResponseHeader) {
     }
 }
 
-/// Settles token limits from the real usage once the request is over.
-pub fn settle(ctx: &mut RequestCtx) {
-    let used = ctx.llm.state.as_ref().map(|l| {
-        let u = &l.response.usage;
-        (u.input_tokens + u.output_tokens, l.response.status)
-    });
-    match used {
-        Some((n, _)) if n > 0 => ctx.policy.settle(n),
-        // No usage: a failed request gives its estimate back; a successful one without a
-        // usage report keeps it.
-        Some((_, status)) if status == 0 || status >= 400 => ctx.policy.settle(0),
-        None if ctx.outcome.status >= 400 => ctx.policy.settle(0),
-        _ => {}
-    }
+/// Settles token limits and budgets from the real usage once the request is over.
+pub fn settle(ctx: &mut RequestCtx, metrics: &Arc<crate::metrics::Metrics>) {
+    let used = match ctx.llm.state.as_ref() {
+        Some(l) => {
+            let u = &l.response.usage;
+            let model = u
+                .response_model
+                .clone()
+                .or_else(|| l.request_model.clone())
+                .unwrap_or_default();
+            if u.input_tokens + u.output_tokens > 0 {
+                Some(policy::Used {
+                    model,
+                    input: u.input_tokens,
+                    output: u.output_tokens,
+                })
+            } else if l.response.status == 0 || l.response.status >= 400 {
+                // A failed request gives its estimate back.
+                Some(policy::Used::default())
+            } else {
+                // A success without a usage report keeps its estimate.
+                None
+            }
+        }
+        None if ctx.outcome.status >= 400 => Some(policy::Used::default()),
+        None => None,
+    };
+    ctx.policy.settle(used, metrics);
 }

@@ -96,6 +96,54 @@ impl Redis {
         }
     }
 
+    /// Whether a Redis URL was given.
+    pub fn configured(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// Tokens and micro-dollars spent under a budget key.
+    pub async fn read_spend(&self, key: &str) -> Result<(u64, u64), String> {
+        let mut conn = self.conn().await?;
+        let cmd = redis::cmd("HMGET").arg(key).arg("t").arg("c").to_owned();
+        let r: (Option<u64>, Option<u64>) =
+            tokio::time::timeout(TIMEOUT, cmd.query_async(&mut conn))
+                .await
+                .map_err(|_| "redis: timed out".to_string())?
+                .map_err(|e| format!("redis: {e}"))?;
+        Ok((r.0.unwrap_or(0), r.1.unwrap_or(0)))
+    }
+
+    /// Adds spend under a budget key (kept `ttl_secs`); returns the new totals.
+    pub async fn add_spend(
+        &self,
+        key: &str,
+        tokens: u64,
+        micros: u64,
+        ttl_secs: u64,
+    ) -> Result<(u64, u64), String> {
+        let mut conn = self.conn().await?;
+        let pipe = redis::pipe()
+            .atomic()
+            .cmd("HINCRBY")
+            .arg(key)
+            .arg("t")
+            .arg(tokens)
+            .cmd("HINCRBY")
+            .arg(key)
+            .arg("c")
+            .arg(micros)
+            .cmd("EXPIRE")
+            .arg(key)
+            .arg(ttl_secs.max(1))
+            .ignore()
+            .to_owned();
+        let r: (u64, u64) = tokio::time::timeout(TIMEOUT, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| "redis: timed out".to_string())?
+            .map_err(|e| format!("redis: {e}"))?;
+        Ok(r)
+    }
+
     async fn conn(&self) -> Result<ConnectionManager, String> {
         let url = self
             .url
