@@ -49,8 +49,8 @@ pub struct Traffic {
 /// Prompt guards of both directions.
 #[derive(Debug, Default)]
 pub struct PromptGuards {
-    pub request: Guard,
-    pub response: Guard,
+    pub request: Arc<Guard>,
+    pub response: Arc<Guard>,
 }
 
 /// A compiled policy.
@@ -143,10 +143,12 @@ pub fn compile(p: &pb::Policy) -> Result<Policy, Error> {
     }
     let guards = match &p.prompt_guard {
         Some(g) => Some(Arc::new(PromptGuards {
-            request: Guard::compile(&g.request)
-                .map_err(|m| invalid(key, "promptGuard.request", m))?,
-            response: Guard::compile(&g.response)
-                .map_err(|m| invalid(key, "promptGuard.response", m))?,
+            request: Arc::new(
+                Guard::compile(&g.request).map_err(|m| invalid(key, "promptGuard.request", m))?,
+            ),
+            response: Arc::new(
+                Guard::compile(&g.response).map_err(|m| invalid(key, "promptGuard.response", m))?,
+            ),
         })),
         None => None,
     };

@@ -181,9 +181,15 @@ impl ProxyHttp for Gateway {
                         Ok(b) => b,
                         Err(e) => return Err(Self::fail(ctx, e)),
                     };
+                    if let Err(e) = policy::guard_webhooks(ctx, &body).await {
+                        return Err(Self::fail(ctx, e));
+                    }
                     let path = session.req_header().uri.path().to_string();
                     match LlmCtx::new(api, &path, body.clone(), ai) {
-                        Ok(l) => ctx.llm.state = Some(Box::new(l)),
+                        Ok(mut l) => {
+                            l.response_guard = policy::response_guard(ctx);
+                            ctx.llm.state = Some(Box::new(l));
+                        }
                         Err(e) => return Err(Self::fail(ctx, e.into())),
                     }
                     if let Err(e) = policy::admit_tokens(session, ctx, &body).await {
@@ -271,6 +277,7 @@ impl ProxyHttp for Gateway {
             return Ok(());
         };
         headers::apply_request_filters(&plan, req)?;
+        policy::upstream_request(ctx, req)?;
         // Mirrors copy the client's request as the route filters shaped it, before any
         // provider credentials are added below.
         if ctx.upstream.attempt == 1 {

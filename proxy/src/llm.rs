@@ -3,6 +3,7 @@
 //! turns a client request into a provider request and the provider's answer back.
 
 mod build;
+pub mod guard;
 mod request;
 mod response;
 

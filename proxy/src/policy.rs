@@ -5,6 +5,7 @@
 //! lives in `agora-policies`; this module sequences it and talks to Redis.
 
 pub mod budget;
+pub mod callout;
 pub mod jwks;
 pub mod redis;
 
@@ -45,6 +46,8 @@ pub struct PolicyCtx {
     pub response_headers: Vec<(&'static str, String)>,
     /// What the request prompt guard did (`masked`, `rejected`), for metrics.
     pub guard_outcome: Option<&'static str>,
+    /// Headers the external authorization service asked to add upstream.
+    pub upstream_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Token buckets charged with an estimate, to settle once the usage is known.
     local_tokens: Vec<(Arc<LocalLimit>, String, u64)>,
     global_tokens: Vec<(Charge, u64)>,
@@ -199,6 +202,9 @@ impl PolicyCtx {
             global_charges(&eff.global_limits, Kind::Requests, 1, cel.as_ref())
         };
         self.charge_global(charges).await?;
+        if let Some(x) = &eff.ext_auth {
+            self.upstream_headers = callout::ext_auth(x, req.parts).await?;
+        }
         Ok(Admission::Continue)
     }
 
@@ -360,6 +366,17 @@ pub fn estimate_tokens(body: &[u8]) -> u64 {
         }
         Err(_) => (body.len() as u64).div_ceil(4).max(1),
     }
+}
+
+/// Calls the request guard webhooks of `eff`, if any, with the LLM body.
+pub async fn guard_webhooks(eff: &Effective, body: &[u8]) -> Result<(), PolicyError> {
+    let Some(g) = eff.guards.as_ref() else {
+        return Ok(());
+    };
+    for w in &g.request.webhooks {
+        callout::guard_webhook(w, body, "the request was rejected by a content policy").await?;
+    }
+    Ok(())
 }
 
 /// Applies the request prompt guards to an LLM body: `Ok(None)` unchanged, `Ok(Some(body))`

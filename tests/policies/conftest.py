@@ -43,6 +43,11 @@ binds:
     - {{name: global-tokens, matches: [{{path: {{value: /gtokens}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: llm-route, matches: [{{path: {{value: /example}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: open, matches: [{{path: {{value: /open}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: extauth, matches: [{{path: {{value: /extauth}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: extauth-down, matches: [{{path: {{value: /xdown}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: extauth-down-open, matches: [{{path: {{value: /xopen}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: answers, matches: [{{path: {{value: /answers}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: webhook, matches: [{{path: {{value: /webhook}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: budget-tokens, matches: [{{path: {{value: /btokens}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: budget-cost, matches: [{{path: {{value: /bcost}}}}], backendRefs: [{{name: openai}}]}}
 backends:
@@ -148,6 +153,34 @@ policies:
       window: 24h
       maxCostUSD: 0.005
       prices: {{"gpt-*": {{input: 100, output: 100}}}}
+- name: extauth
+  targetRefs: [{{kind: HTTPRoute, name: extauth}}]
+  traffic:
+    extAuth: {{url: "http://127.0.0.1:{hooks}/authz", upstreamHeaders: [x-user-id], timeout: 2s}}
+- name: extauth-down
+  targetRefs: [{{kind: HTTPRoute, name: extauth-down}}]
+  traffic:
+    extAuth: {{url: "http://127.0.0.1:{closed}/authz", timeout: 500ms}}
+- name: extauth-down-open
+  targetRefs: [{{kind: HTTPRoute, name: extauth-down-open}}]
+  traffic:
+    extAuth: {{url: "http://127.0.0.1:{closed}/authz", timeout: 500ms, failureMode: FailOpen}}
+- name: answers
+  targetRefs: [{{kind: HTTPRoute, name: answers}}]
+  backend:
+    ai:
+      promptGuard:
+        response:
+        - regex: {{action: Reject, matches: ["(?i)secret-model"]}}
+          response: {{message: "answer withheld"}}
+        - regex: {{action: Mask, builtins: [Email]}}
+- name: webhook
+  targetRefs: [{{kind: HTTPRoute, name: webhook}}]
+  backend:
+    ai:
+      promptGuard:
+        request:
+        - webhook: {{url: "http://127.0.0.1:{hooks}/guard"}}
 # ../shared/examples/kubernetes/05-policy.yaml, as local config.
 - name: llm-limits
   targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm-route}}]
@@ -179,6 +212,45 @@ class JwksHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class HooksHandler(BaseHTTPRequestHandler):
+    """An external authorization service (`/authz/...`: admits requests carrying
+    `x-allow: yes`, naming the user upstream) and a prompt guard webhook (`/guard`: refuses
+    prompts mentioning "forbidden-topic")."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def authz(self):
+        if self.headers.get("x-allow") == "yes" and self.path.startswith("/authz/"):
+            self.reply(200, headers=[("x-user-id", "user-42")])
+        else:
+            self.reply(403, b"denied")
+
+    do_GET = authz
+
+    def do_POST(self):
+        if self.path.startswith("/authz"):
+            length = int(self.headers.get("content-length") or 0)
+            self.rfile.read(length)
+            return self.authz()
+        body = self.rfile.read(int(self.headers["content-length"]))
+        if b"forbidden-topic" in body:
+            verdict = {"allow": False, "reason": "topic not allowed here"}
+        else:
+            verdict = {"allow": True}
+        self.reply(200, json.dumps(verdict).encode(), [("content-type", "application/json")])
 
 
 class Env:
@@ -234,6 +306,9 @@ def env():
     )
     jwks = ThreadingHTTPServer(("127.0.0.1", jwks_port), JwksHandler)
     threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    hooks_port, closed_port = free_port(), free_port()
+    hooks = ThreadingHTTPServer(("127.0.0.1", hooks_port), HooksHandler)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
     redis_proc = start_redis(redis_port, tmp)
     ports = [free_port(), free_port()]
     admins = [free_port(), free_port()]
@@ -243,6 +318,7 @@ def env():
         cfg.write_text(
             CONFIG.format(
                 port=ports[i], mock=mock_port, jwks=jwks_port, issuer=ISSUER,
+                hooks=hooks_port, closed=closed_port,
                 htpasswd=sha1_line("carol", "correct horse"),
             )
         )
@@ -268,6 +344,7 @@ def env():
         redis_proc.terminate()
         mock.terminate()
         jwks.shutdown()
+        hooks.shutdown()
         for l in logs:
             l.close()
         for i in range(2):

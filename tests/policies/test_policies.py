@@ -171,6 +171,43 @@ def test_global_token_limit_per_descriptor(env):
     assert calls("u2") == 5
 
 
+def test_external_authorization(env):
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(env, "/extauth")
+    chat(env, "/extauth", headers={"x-allow": "yes"})
+    # The service's answer named the user; the upstream got it.
+    assert env.recorded()[-1]["headers"]["x-user-id"] == "user-42"
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(env, "/xdown")
+    assert e.value.status_code == 503
+    chat(env, "/xopen")
+
+
+def test_response_guards_json_and_stream(env):
+    c = client(env, "/answers")
+    r = c.chat.completions.create(model="jane@corp.example.com", messages=MSG)
+    assert r.choices[0].message.content == "hello from <EMAIL>"
+    chunks = c.chat.completions.create(model="jane@corp.example.com", messages=MSG, stream=True)
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert text.strip() == "hello from <EMAIL>", text
+    r = c.chat.completions.create(model="secret-model", messages=MSG)
+    assert r.choices[0].message.content == "answer withheld"
+    assert r.choices[0].finish_reason == "content_filter"
+    with pytest.raises(openai.APIError) as e:
+        for _ in c.chat.completions.create(model="secret-model", messages=MSG, stream=True):
+            pass
+    assert "answer withheld" in str(e.value)
+    m = env.metrics(0)
+    assert 'agora_prompt_guard_total{direction="response",gateway="test/policies",outcome="masked",route="test/policies/answers"}' in m
+
+
+def test_prompt_guard_webhook(env):
+    chat(env, "/webhook", content="tell me a joke")
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        chat(env, "/webhook", content="let us discuss forbidden-topic")
+    assert "topic not allowed here" in e.value.message
+
+
 def spend_until_refused(env, prefix, keys):
     calls = 0
     for i in range(10):

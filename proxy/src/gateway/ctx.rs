@@ -110,7 +110,15 @@ impl RequestCtx {
             // only leave the request without LLM handling.
             self.llm.state = LlmCtx::new(*api, &info.path, body.clone(), ai)
                 .ok()
-                .map(Box::new);
+                .map(|mut l| {
+                    l.response_guard = info.plan.rule().backends[info.plan.backend_index]
+                        .policies
+                        .guards
+                        .as_ref()
+                        .map(|g| g.response.clone())
+                        .filter(|g| !g.is_empty());
+                    Box::new(l)
+                });
         }
     }
 }
@@ -162,6 +170,22 @@ pub fn observe(
         gw.metrics
             .prompt_guard
             .with_label_values(&[&*ctx.route.gateway, route, "request", outcome])
+            .inc();
+    }
+    let response_guard = ctx
+        .llm
+        .state
+        .as_ref()
+        .and_then(|l| l.response.guard_outcome);
+    if let Some(outcome) = response_guard {
+        let outcome = match outcome {
+            crate::llm::guard::Outcome::Masked => "masked",
+            crate::llm::guard::Outcome::Rejected => "rejected",
+            crate::llm::guard::Outcome::Clean => "clean",
+        };
+        gw.metrics
+            .prompt_guard
+            .with_label_values(&[&*ctx.route.gateway, route, "response", outcome])
             .inc();
     }
     if gw.access_log {

@@ -72,6 +72,38 @@ pub fn guard_llm_body(ctx: &mut RequestCtx, body: Bytes) -> Result<Bytes, Error>
     }
 }
 
+/// The response prompt guards of the request's policies, if any.
+pub fn response_guard(ctx: &RequestCtx) -> Option<Arc<agora_policies::guard::Guard>> {
+    ctx.policy
+        .effective
+        .as_ref()
+        .and_then(|e| e.guards.as_ref())
+        .map(|g| g.response.clone())
+        .filter(|g| !g.is_empty())
+}
+
+/// Calls the request guard webhooks with the LLM body.
+pub async fn guard_webhooks(ctx: &mut RequestCtx, body: &[u8]) -> Result<(), Error> {
+    let Some(eff) = ctx.policy.effective.clone() else {
+        return Ok(());
+    };
+    policy::guard_webhooks(&eff, body).await.map_err(|e| {
+        ctx.policy.guard_outcome = Some("rejected");
+        e.into()
+    })
+}
+
+/// Adds the headers external authorization asked for to the upstream request.
+pub fn upstream_request(
+    ctx: &RequestCtx,
+    req: &mut pingora::http::RequestHeader,
+) -> pingora::Result<()> {
+    for (n, v) in &ctx.policy.upstream_headers {
+        req.insert_header(n.clone(), v.clone())?;
+    }
+    Ok(())
+}
+
 /// Charges token limits with the LLM request's estimated input tokens.
 pub async fn admit_tokens(
     session: &Session,

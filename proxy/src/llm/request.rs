@@ -55,6 +55,8 @@ pub struct LlmCtx {
     pub upstream_path: String,
     body_sent: bool,
     pub response: ResponseState,
+    /// Response prompt guards of the route, applied to every attempt's answer.
+    pub response_guard: Option<Arc<agora_policies::guard::Guard>>,
 }
 
 impl std::fmt::Debug for LlmCtx {
@@ -104,6 +106,7 @@ impl LlmCtx {
             upstream_path: String::new(),
             body_sent: false,
             response: ResponseState::default(),
+            response_guard: None,
         })
     }
 
@@ -158,7 +161,12 @@ impl LlmCtx {
         }
         self.stream = t.stream;
         self.body_sent = false;
-        self.response = ResponseState::new(self.api, p.format, t.hide_usage_chunk);
+        self.response = ResponseState::new(
+            self.api,
+            p.format,
+            t.hide_usage_chunk,
+            self.response_guard.clone(),
+        );
         self.provider = Some(p.clone());
         Ok(p)
     }

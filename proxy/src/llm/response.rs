@@ -2,10 +2,14 @@
 //! kept only to read usage), translated JSON is buffered and converted at the end, SSE is
 //! translated event by event as it arrives, and errors reach the client in its own format.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use agora_policies::guard::Guard;
 use agora_providers::{ClientApi, StreamTranslator, Usage, WireFormat};
 use bytes::Bytes;
+
+use super::guard::{Outcome, SseGuard, check_json};
 
 /// How the response body is handled.
 #[derive(Default)]
@@ -34,14 +38,24 @@ pub struct ResponseState {
     pub usage: Usage,
     pub first_token: Option<Instant>,
     pub status: u16,
+    guard: Option<Arc<Guard>>,
+    sse_guard: Option<SseGuard>,
+    /// What the response guard did.
+    pub guard_outcome: Option<Outcome>,
 }
 
 impl ResponseState {
-    pub fn new(api: ClientApi, format: WireFormat, hide_usage: bool) -> Self {
+    pub fn new(
+        api: ClientApi,
+        format: WireFormat,
+        hide_usage: bool,
+        guard: Option<Arc<Guard>>,
+    ) -> Self {
         Self {
             api: Some(api),
             format: Some(format),
             hide_usage,
+            guard: guard.filter(|g| !g.is_empty()),
             ..Default::default()
         }
     }
@@ -67,12 +81,13 @@ impl ResponseState {
                 Mode::Error(status)
             }
         } else if sse && api != ClientApi::Passthrough {
+            self.sse_guard = self.guard.clone().map(|g| SseGuard::new(g, api));
             Mode::Stream(agora_providers::stream_translator(
                 api,
                 format,
                 self.hide_usage,
             ))
-        } else if same {
+        } else if same && (self.guard.is_none() || api == ClientApi::Passthrough) {
             Mode::Passthrough
         } else {
             Mode::Translate
@@ -83,6 +98,10 @@ impl ResponseState {
             // event boundaries may move, so its length is never kept.
             _ => true,
         }
+    }
+
+    fn mode_is_error(&self) -> bool {
+        matches!(self.mode, Mode::Error(_))
     }
 
     /// The content type the client gets, when it changes.
@@ -128,6 +147,12 @@ impl ResponseState {
                     self.first_token = Some(Instant::now());
                 }
                 self.usage = t.usage().clone();
+                if let Some(g) = self.sse_guard.as_mut() {
+                    out = g.filter(out, end_of_stream);
+                    if g.outcome != Outcome::Clean {
+                        self.guard_outcome = Some(g.outcome);
+                    }
+                }
                 *body = Some(Bytes::from(out));
             }
             Mode::Translate | Mode::Error(_) => {
@@ -148,6 +173,16 @@ impl ResponseState {
                             }
                             Err(e) => agora_providers::gateway_error(api, 502, &e.to_string()),
                         },
+                    };
+                    let out = match (&self.guard, self.mode_is_error()) {
+                        (Some(g), false) => {
+                            let (out, outcome) = check_json(g, out);
+                            if outcome != Outcome::Clean {
+                                self.guard_outcome = Some(outcome);
+                            }
+                            out
+                        }
+                        _ => out,
                     };
                     *body = Some(Bytes::from(out));
                 }
