@@ -67,6 +67,7 @@ if [[ "$SKIP_BUILD" != 1 ]]; then
     lt_build agora-proxy agora-mock-upstream
 fi
 lt_start_mock
+lt_start_redis
 lt_start_proxy
 
 CLK_TCK="$(getconf CLK_TCK)"
@@ -87,7 +88,7 @@ oha_cmd() {
     local url=$1 conc=$2 body=$3 secs=$4
     OHA_CMD=(timeout --kill-after=5 $((secs + 30))
         "$OHA" -z "${secs}s" -c "$conc" -m POST -D "$body" -T application/json
-        --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url")
+        "${LT_HEADERS[@]}" --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url")
 }
 
 # measure KIND CONC SIZE ROUND: runs oha; for proxy runs also records the proxy's

@@ -20,13 +20,19 @@ PROXY_THREADS="${PROXY_THREADS:-1}"
 # plain: any path, small JSON answers. llm / llm-stream: OpenAI chat completions through an
 # AI backend (JSON / SSE). translate: an Anthropic client in front of an OpenAI upstream
 # (the direct baseline is the mock answering the Anthropic request itself).
+# llm-policy: the llm route behind JWT authentication, a CEL rule on its claims and a local
+# token limit. llm-redis: the llm route with Redis-backed global request and token limits (a
+# redis-server is started on REDIS_PORT).
 SCENARIO="${SCENARIO:-plain}"
 case "$SCENARIO" in
     plain) MOCK_PATH=/bench PROXY_PATH=/bench ;;
-    llm | llm-stream) MOCK_PATH=/v1/chat/completions PROXY_PATH=/v1/chat/completions ;;
+    llm | llm-stream | llm-policy | llm-redis) MOCK_PATH=/v1/chat/completions PROXY_PATH=/v1/chat/completions ;;
     translate) MOCK_PATH=/v1/messages PROXY_PATH=/anthropic/v1/messages ;;
-    *) printf 'unknown SCENARIO %s (plain, llm, llm-stream, translate)\n' "$SCENARIO" >&2; exit 2 ;;
+    *) printf 'unknown SCENARIO %s (plain, llm, llm-stream, llm-policy, llm-redis, translate)\n' "$SCENARIO" >&2; exit 2 ;;
 esac
+REDIS_PORT="${REDIS_PORT:-16379}"
+# Extra request headers (oha -H) of the scenario, set when its config is written.
+LT_HEADERS=()
 MOCK_URL="http://$LT_HOST:$MOCK_PORT$MOCK_PATH"
 PROXY_URL="http://$LT_HOST:$PROXY_PORT$PROXY_PATH"
 ADMIN_URL="http://$LT_HOST:$ADMIN_PORT"
@@ -151,6 +157,7 @@ backends:
     provider: {openai: {}, host: $LT_HOST, port: $MOCK_PORT}
   policies: {auth: {key: sk-bench}}
 EOF
+        lt_write_policies "$cfg"
         printf '%s\n' "$cfg"
         return
     fi
@@ -171,6 +178,81 @@ EOF
     printf '%s\n' "$cfg"
 }
 
+# HS256 secret of the llm-policy scenario's JWTs (its JWKS is inline in the config).
+LT_JWT_SECRET="agora-bench-secret-0123456789abcdef"
+
+# A JWT for the llm-policy scenario, signed with python3's stdlib.
+lt_jwt() {
+    python3 - "$LT_JWT_SECRET" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "bench"}).encode())
+body = b64(json.dumps({"iss": "https://idp.bench", "aud": "agora", "sub": "bench", "groups": ["ml"],
+                        "exp": int(time.time()) + 3600}).encode())
+sig = hmac.new(sys.argv[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(f"{head}.{body}.{b64(sig)}")
+PY
+}
+
+# Appends the scenario's policies to the proxy config.
+lt_write_policies() {
+    local cfg=$1 k
+    case "$SCENARIO" in
+        llm-policy)
+            k="$(python3 -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.argv[1].encode()).rstrip(b"=").decode())' "$LT_JWT_SECRET")"
+            cat >>"$cfg" <<EOF
+policies:
+- name: bench
+  targetRefs: [{kind: HTTPRoute, name: llm}]
+  traffic:
+    jwtAuthentication:
+      providers:
+      - issuer: https://idp.bench
+        audiences: [agora]
+        jwks: {inline: '{"keys":[{"kty":"oct","kid":"bench","alg":"HS256","k":"$k"}]}'}
+    authorization:
+      action: Require
+      policy: {matchExpressions: ['"ml" in jwt.groups']}
+    rateLimit:
+      local: [{tokens: 1000000000000, unit: Minutes}]
+EOF
+            ;;
+        llm-redis)
+            cat >>"$cfg" <<EOF
+policies:
+- name: bench
+  targetRefs: [{kind: HTTPRoute, name: llm}]
+  traffic:
+    rateLimit:
+      global:
+        limits:
+        - {requests: 1000000000000, unit: Minutes}
+        - {tokens: 1000000000000, unit: Minutes}
+EOF
+            ;;
+    esac
+}
+
+# Sets LT_HEADERS for the scenario (call before starting the proxy).
+lt_scenario_headers() {
+    if [[ "$SCENARIO" == llm-policy ]]; then
+        LT_HEADERS=(-H "authorization: Bearer $(lt_jwt)")
+    fi
+}
+
+# Starts redis-server for the llm-redis scenario.
+lt_start_redis() {
+    [[ "$SCENARIO" == llm-redis ]] || return 0
+    command -v redis-server >/dev/null || lt_die "redis-server not installed (scripts/setup.sh)"
+    lt_require_free_ports "$REDIS_PORT"
+    redis-server --port "$REDIS_PORT" --bind "$LT_HOST" --save '' --appendonly no \
+        --dir "$LT_WORK" >"$LT_WORK/redis.log" 2>&1 &
+    local pid=$!
+    lt_track "$pid"
+    lt_wait_for redis "$pid" 10 bash -c "exec 3<>/dev/tcp/$LT_HOST/$REDIS_PORT"
+    lt_log "redis-server pid $pid on $LT_HOST:$REDIS_PORT"
+}
+
 lt_start_proxy() {
     local bin="$BIN_DIR/agora-proxy" cfg
     [[ -x "$bin" ]] || lt_die "$bin not found (build first)"
@@ -179,8 +261,11 @@ lt_start_proxy() {
     # ACCESS_LOG=1 keeps the JSON access log on (as the proxy runs by default).
     local log_flag=(--no-access-log)
     [[ "${ACCESS_LOG:-0}" == 1 ]] && log_flag=()
+    local redis_flag=()
+    [[ "$SCENARIO" == llm-redis ]] && redis_flag=(--redis "redis://$LT_HOST:$REDIS_PORT/0")
+    lt_scenario_headers
     "$bin" -f "$cfg" --admin "$LT_HOST:$ADMIN_PORT" "${log_flag[@]}" --threads "$PROXY_THREADS" \
-        >"$LT_WORK/proxy.log" 2>&1 &
+        "${redis_flag[@]}" >"$LT_WORK/proxy.log" 2>&1 &
     PROXY_PID=$!
     lt_track "$PROXY_PID"
     lt_wait_for proxy "$PROXY_PID" 30 curl -sf -o /dev/null "$ADMIN_URL/readyz"
@@ -188,7 +273,7 @@ lt_start_proxy() {
     local probe="$LT_WORK/probe.json"
     lt_make_body 256 "$probe"
     lt_wait_for proxy "$PROXY_PID" 10 curl -sf -o /dev/null -H 'content-type: application/json' \
-        --data-binary "@$probe" "$PROXY_URL"
+        "${LT_HEADERS[@]}" --data-binary "@$probe" "$PROXY_URL"
     lt_log "proxy pid $PROXY_PID on $LT_HOST:$PROXY_PORT ($PROXY_THREADS thread(s)), admin $LT_HOST:$ADMIN_PORT"
 }
 
@@ -198,7 +283,7 @@ lt_make_body() {
     local size=$1 out=$2 head tail='"}]}'
     case "$SCENARIO" in
         plain) head='{"pad":"' tail='"}' ;;
-        llm) head='{"model":"bench-model","stream":false,"messages":[{"role":"user","content":"' ;;
+        llm | llm-policy | llm-redis) head='{"model":"bench-model","stream":false,"messages":[{"role":"user","content":"' ;;
         llm-stream) head='{"model":"bench-model","stream":true,"messages":[{"role":"user","content":"' ;;
         translate) head='{"model":"bench-model","max_tokens":64,"stream":false,"messages":[{"role":"user","content":"' ;;
     esac

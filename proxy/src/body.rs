@@ -99,6 +99,9 @@ pub struct SubrequestInfo {
     pub llm: Option<(agora_providers::ClientApi, Bytes)>,
     /// The client's request path (LLM requests read the model from it for Gemini clients).
     pub path: String,
+    /// The parent's policy state (identity, response headers, charges to settle), taken over
+    /// by the subrequest.
+    pub policy: std::sync::Mutex<Option<crate::policy::PolicyCtx>>,
 }
 
 /// The parent's info when `session` is a replay subrequest.

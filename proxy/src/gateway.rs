@@ -171,13 +171,14 @@ impl ProxyHttp for Gateway {
                 if ai.is_none() && !buffer {
                     return Ok(false);
                 }
-                let body = match body::read_all(session, limit).await {
+                let mut body = match body::read_all(session, limit).await {
                     Ok(b) => b,
                     Err(ReadError::Gateway(e)) => return Err(Self::fail(ctx, e)),
                     Err(ReadError::Downstream(e)) => return Err(e),
                 };
                 if let (Some(ai), Some(api)) = (&ai, ctx.llm.api) {
-                    let body = match policy::guard_llm_body(ctx, body.clone()) {
+                    // Masking replaces the body for the provider, mirrors and replays alike.
+                    body = match policy::guard_llm_body(ctx, body) {
                         Ok(b) => b,
                         Err(e) => return Err(Self::fail(ctx, e)),
                     };
@@ -214,6 +215,7 @@ impl ProxyHttp for Gateway {
                     limit,
                     llm: ctx.llm.api.map(|api| (api, body.clone())),
                     path: session.req_header().uri.path().to_string(),
+                    policy: std::sync::Mutex::new(Some(std::mem::take(&mut ctx.policy))),
                 };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;

@@ -38,7 +38,7 @@ pub enum Admission {
 }
 
 /// Policy state of one request.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct PolicyCtx {
     pub effective: Option<Arc<Effective>>,
     pub identity: Identity,

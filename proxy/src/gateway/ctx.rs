@@ -102,21 +102,20 @@ impl RequestCtx {
         self.upstream.deadline = info.deadline;
         self.upstream.retry = info.plan.rule().retry.clone();
         self.body.limit = info.limit;
+        if let Some(p) = info.policy.lock().ok().and_then(|mut p| p.take()) {
+            self.policy = p;
+        }
         if let (Some((api, body)), Some(ai)) = (&info.llm, &info.plan.backend.ai) {
             self.llm.api = Some(*api);
             // The subrequest carries no body; mirrors take the client's from here.
             self.body.buffered = Some(body.clone());
             // The parent already validated this body; a failure here cannot happen, but would
             // only leave the request without LLM handling.
+            let guard = super::policy::response_guard(self);
             self.llm.state = LlmCtx::new(*api, &info.path, body.clone(), ai)
                 .ok()
                 .map(|mut l| {
-                    l.response_guard = info.plan.rule().backends[info.plan.backend_index]
-                        .policies
-                        .guards
-                        .as_ref()
-                        .map(|g| g.response.clone())
-                        .filter(|g| !g.is_empty());
+                    l.response_guard = guard;
                     Box::new(l)
                 });
         }
