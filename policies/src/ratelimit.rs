@@ -124,10 +124,9 @@ pub struct LocalLimit {
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
-/// An admitted request's place in a bucket, for settling later.
+/// What an admitted request left in the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    pub key: String,
     pub remaining: u64,
 }
 
@@ -143,10 +142,7 @@ impl LocalLimit {
     /// the error is how long until enough has refilled.
     pub fn acquire(&self, key: &str, amount: u64, now: Instant) -> Result<Admitted, Duration> {
         let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(Admitted {
-                key: key.into(),
-                remaining: 0,
-            });
+            return Ok(Admitted { remaining: 0 });
         };
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
             let spec = &self.spec;
@@ -155,10 +151,18 @@ impl LocalLimit {
                 b.level < spec.capacity as f64
             });
         }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket {
-            level: self.spec.capacity as f64,
-            at: now,
-        });
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_string(),
+                Bucket {
+                    level: self.spec.capacity as f64,
+                    at: now,
+                },
+            );
+        }
+        let Some(b) = buckets.get_mut(key) else {
+            return Err(Duration::from_secs(1));
+        };
         b.refill(&self.spec, now);
         let needed = self.spec.needed(amount) as f64;
         if b.level + 1e-9 < needed {
@@ -167,7 +171,6 @@ impl LocalLimit {
         }
         b.level -= amount as f64;
         Ok(Admitted {
-            key: key.to_string(),
             remaining: b.level.max(0.0) as u64,
         })
     }

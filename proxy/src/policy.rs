@@ -51,6 +51,9 @@ pub struct PolicyCtx {
     /// Token buckets charged with an estimate, to settle once the usage is known.
     local_tokens: Vec<(Arc<LocalLimit>, String, u64)>,
     global_tokens: Vec<(Charge, u64)>,
+    /// Global request charges held back to go to Redis with the token charges (LLM routes:
+    /// one round trip per request).
+    pending_global: Vec<(Charge, Arc<GlobalLimits>, usize)>,
     /// The budget this request spends from: the budget, its subject and window start.
     budget: Option<(Arc<agora_policies::budget::Budget>, String, u64)>,
 }
@@ -142,10 +145,14 @@ impl PolicyCtx {
     /// Runs once the request is routed, before its body is read: answers CORS preflights,
     /// authenticates, authorizes, and takes one request from every request limit. An `Err`
     /// is the client's answer (401, 403, 429, 503).
+    ///
+    /// `defer_global`: the request is an LLM call whose body comes next; its global request
+    /// charges wait for [`PolicyCtx::admit_tokens`] to share its Redis round trip.
     pub async fn admit(
         &mut self,
         eff: &Arc<Effective>,
         req: RequestInfo<'_>,
+        defer_global: bool,
     ) -> Result<Admission, PolicyError> {
         self.effective = Some(eff.clone());
         if eff.is_empty() {
@@ -201,7 +208,11 @@ impl PolicyCtx {
             }
             global_charges(&eff.global_limits, Kind::Requests, 1, cel.as_ref())
         };
-        self.charge_global(charges).await?;
+        if defer_global {
+            self.pending_global = charges;
+        } else {
+            self.charge_global(charges).await?;
+        }
         if let Some(x) = &eff.ext_auth {
             self.upstream_headers = callout::ext_auth(x, req.parts).await?;
         }
@@ -225,7 +236,8 @@ impl PolicyCtx {
             .iter()
             .any(|g| g.limits.iter().any(|l| l.kind == Kind::Tokens));
         if !has_local && !has_global && eff.budget.is_none() {
-            return Ok(());
+            let pending = std::mem::take(&mut self.pending_global);
+            return self.charge_global(pending).await;
         }
         let (charges, subject) = {
             let cel = (eff.uses != Uses::default())
@@ -268,7 +280,9 @@ impl PolicyCtx {
             self.budget = Some((b, subject, start));
         }
         let tokens: Vec<Charge> = charges.iter().map(|(c, ..)| c.clone()).collect();
-        self.charge_global(charges).await?;
+        let mut all = std::mem::take(&mut self.pending_global);
+        all.extend(charges);
+        self.charge_global(all).await?;
         self.global_tokens
             .extend(tokens.into_iter().map(|c| (c, estimated)));
         Ok(())
@@ -327,45 +341,16 @@ impl PolicyCtx {
             l.settle(&key, used_tokens as i64 - acquired as i64, now);
         }
         for (charge, acquired) in self.global_tokens.drain(..) {
-            let delta = used_tokens as i64 - acquired as i64;
-            if delta == 0 {
-                continue;
-            }
-            tokio::spawn(async move {
-                if let Err(e) = redis::global().settle(&charge, delta).await {
-                    tracing::warn!(error = %e, key = %charge.key, "settling a token limit failed");
-                }
-            });
+            redis::global().settle_later(charge, used_tokens as i64 - acquired as i64);
         }
     }
 }
 
-/// Input tokens of an LLM request, estimated before the call: about four characters of
-/// prompt text per token, plus a few tokens of framing per message.
+/// Input tokens of an LLM request, estimated before the call without parsing it again:
+/// about four bytes of body per token (JSON framing makes it an overestimate, which the
+/// settlement gives back).
 pub fn estimate_tokens(body: &[u8]) -> u64 {
-    fn walk(v: &serde_json::Value, n: &mut u64) {
-        match v {
-            serde_json::Value::String(s) => *n += (s.len() as u64).div_ceil(4),
-            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, n)),
-            serde_json::Value::Object(o) => {
-                *n += 1;
-                for (k, x) in o {
-                    if k != "model" {
-                        walk(x, n);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => {
-            let mut n = 0;
-            walk(&v, &mut n);
-            n.max(1)
-        }
-        Err(_) => (body.len() as u64).div_ceil(4).max(1),
-    }
+    (body.len() as u64).div_ceil(4).max(1)
 }
 
 /// Calls the request guard webhooks of `eff`, if any, with the LLM body.
@@ -403,9 +388,7 @@ mod tests {
 
     #[test]
     fn token_estimates() {
-        let body = br#"{"model":"gpt-4o-mini-long-name","messages":[{"role":"user","content":"12345678"}]}"#;
-        // Two objects, "user" (1), the content (2).
-        assert_eq!(estimate_tokens(body), 5);
-        assert_eq!(estimate_tokens(b"not json at all"), 4);
+        assert_eq!(estimate_tokens(b"12345678"), 2);
+        assert_eq!(estimate_tokens(b""), 1);
     }
 }

@@ -87,7 +87,7 @@ policies:
   targetRefs: [{{kind: HTTPRoute, name: tokens}}]
   traffic:
     rateLimit:
-      local: [{{tokens: 50, unit: Minutes}}]
+      local: [{{tokens: 60, unit: Minutes}}]
 - name: cors
   targetRefs: [{{kind: HTTPRoute, name: cors}}]
   traffic:

@@ -98,7 +98,9 @@ def test_local_request_limit(env):
 
 
 def test_local_token_limit_settles_real_usage(env):
-    # The mock reports 18 tokens per call; the bucket holds 50.
+    # The bucket holds 60. Each call is admitted with its estimate (~19 tokens for this body)
+    # and settled to the 18 the mock reports: 60 -> 42 -> 24 -> 6, and the fourth call's
+    # estimate no longer fits.
     ok = 0
     with pytest.raises(openai.RateLimitError):
         for _ in range(10):

@@ -136,6 +136,20 @@ struct Provider {
 pub struct JwtAuth {
     mode: Mode,
     providers: Vec<Provider>,
+    /// Tokens already validated, with their claims, until they expire (at most
+    /// [`CACHE_TTL`]): clients send the same token on every request.
+    cache: Mutex<HashMap<String, (Arc<serde_json::Value>, u64)>>,
+}
+
+/// How long a validated token is trusted without checking it again.
+const CACHE_TTL: u64 = 60;
+/// Most tokens remembered at once.
+const CACHE_LIMIT: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Default refresh of remote key sets.
@@ -171,6 +185,7 @@ impl JwtAuth {
         Ok(JwtAuth {
             mode: Mode::from_pb(j.mode),
             providers,
+            cache: Mutex::default(),
         })
     }
 
@@ -182,10 +197,33 @@ impl JwtAuth {
     ) -> Result<Option<Arc<serde_json::Value>>, Error> {
         let outcome = match super::bearer(headers) {
             None => Ok(None),
-            Some(token) => self.validate(token).map(|c| Some(Arc::new(c))),
+            Some(token) => self.validate_cached(token).map(Some),
         };
         self.mode
             .decide(outcome, || unauthenticated("missing bearer token"))
+    }
+
+    fn validate_cached(&self, token: &str) -> Result<Arc<serde_json::Value>, Error> {
+        let now = unix_now();
+        if let Ok(c) = self.cache.lock()
+            && let Some((claims, until)) = c.get(token)
+            && now < *until
+        {
+            return Ok(claims.clone());
+        }
+        let claims = Arc::new(self.validate(token)?);
+        let exp = claims.get("exp").and_then(serde_json::Value::as_u64);
+        let until = exp.map_or(now + CACHE_TTL, |e| e.min(now + CACHE_TTL));
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= CACHE_LIMIT {
+                c.retain(|_, (_, u)| *u > now);
+                if c.len() >= CACHE_LIMIT {
+                    c.clear();
+                }
+            }
+            c.insert(token.to_string(), (claims.clone(), until));
+        }
+        Ok(claims)
     }
 
     /// Checks one token against every provider; the first that accepts it wins.

@@ -33,7 +33,8 @@ pub async fn admit(
         host: &host,
         source,
     };
-    match ctx.policy.admit(eff, req).await? {
+    let llm = ctx.llm.api.is_some();
+    match ctx.policy.admit(eff, req, llm).await? {
         Admission::Continue => Ok(false),
         Admission::Preflight(headers) => {
             let mut resp = ResponseHeader::build(204, Some(headers.len() + 1))

@@ -40,20 +40,26 @@ end
 return out
 ";
 
-/// KEYS[1]; ARGV: capacity, refill per ms, delta (more used than acquired; negative gives
-/// back), ttl ms.
+/// KEYS: bucket keys. ARGV per key: capacity, refill per ms, delta (more used than acquired;
+/// negative gives back), ttl ms.
 const SETTLE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cap, rate, delta = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 'l', 't')
-local level, ts = tonumber(b[1]), tonumber(b[2])
-if level == nil or ts == nil then level = cap; ts = now end
-level = math.min(cap, math.min(cap, level + math.max(0, now - ts) * rate) - delta)
-redis.call('HSET', KEYS[1], 'l', tostring(level), 't', now)
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+for i, key in ipairs(KEYS) do
+  local a = (i - 1) * 4
+  local cap, rate, delta = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local b = redis.call('HMGET', key, 'l', 't')
+  local level, ts = tonumber(b[1]), tonumber(b[2])
+  if level == nil or ts == nil then level = cap; ts = now end
+  level = math.min(cap, math.min(cap, level + math.max(0, now - ts) * rate) - delta)
+  redis.call('HSET', key, 'l', tostring(level), 't', now)
+  redis.call('PEXPIRE', key, tonumber(ARGV[a + 4]))
+end
 return 1
 ";
+
+/// How long settlements are collected before they go to Redis together.
+const SETTLE_BATCH: Duration = Duration::from_millis(50);
 
 /// One bucket to charge.
 #[derive(Debug, Clone)]
@@ -81,6 +87,7 @@ pub struct Redis {
     conn: tokio::sync::OnceCell<ConnectionManager>,
     acquire: redis::Script,
     settle: redis::Script,
+    settler: OnceLock<tokio::sync::mpsc::UnboundedSender<(Charge, i64)>>,
 }
 
 /// How long a command may take before the limit's failure mode applies.
@@ -93,6 +100,7 @@ impl Redis {
             conn: tokio::sync::OnceCell::new(),
             acquire: redis::Script::new(ACQUIRE),
             settle: redis::Script::new(SETTLE),
+            settler: OnceLock::new(),
         }
     }
 
@@ -195,15 +203,53 @@ impl Redis {
         }
     }
 
-    /// Corrects a token bucket after the response.
-    pub async fn settle(&self, c: &Charge, delta: i64) -> Result<(), String> {
+    /// Corrects a token bucket after the response: queued, and sent with the other
+    /// corrections of the next [`SETTLE_BATCH`] in one script call (deltas to one bucket
+    /// added up).
+    pub fn settle_later(&'static self, charge: Charge, delta: i64) {
+        if delta == 0 {
+            return;
+        }
+        let tx = self.settler.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(self.settle_loop(rx));
+            tx
+        });
+        let _ = tx.send((charge, delta));
+    }
+
+    async fn settle_loop(&'static self, mut rx: tokio::sync::mpsc::UnboundedReceiver<(Charge, i64)>) {
+        while let Some(first) = rx.recv().await {
+            tokio::time::sleep(SETTLE_BATCH).await;
+            let mut batch: std::collections::HashMap<String, (Charge, i64)> = Default::default();
+            let mut add = |(c, d): (Charge, i64)| {
+                batch.entry(c.key.clone()).or_insert((c, 0)).1 += d;
+            };
+            add(first);
+            while let Ok(x) = rx.try_recv() {
+                add(x);
+            }
+            let list: Vec<(Charge, i64)> = batch.into_values().filter(|(_, d)| *d != 0).collect();
+            if let Err(e) = self.settle(&list).await {
+                tracing::warn!(error = %e, buckets = list.len(), "settling token limits failed");
+            }
+        }
+    }
+
+    /// Corrects token buckets in one script call.
+    pub async fn settle(&self, list: &[(Charge, i64)]) -> Result<(), String> {
+        if list.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn().await?;
         let mut inv = self.settle.prepare_invoke();
-        inv.key(&c.key)
-            .arg(c.capacity)
-            .arg(c.rate / 1000.0)
-            .arg(delta)
-            .arg(ttl_ms(c));
+        for (c, delta) in list {
+            inv.key(&c.key)
+                .arg(c.capacity)
+                .arg(c.rate / 1000.0)
+                .arg(*delta)
+                .arg(ttl_ms(c));
+        }
         let _: i64 = tokio::time::timeout(TIMEOUT, inv.invoke_async(&mut conn))
             .await
             .map_err(|_| "redis: timed out".to_string())?
