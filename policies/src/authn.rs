@@ -13,10 +13,24 @@ use agora_proto::resource as pb;
 /// Who the request is, as far as the policies established.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    /// Validated JWT claims.
-    pub jwt: Option<Arc<serde_json::Value>>,
+    /// Validated JWT claims (with their CEL form, converted once per token).
+    pub jwt: Option<Arc<Claims>>,
     pub api_key: Option<Arc<ApiKeyEntry>>,
     pub basic_user: Option<String>,
+}
+
+/// Validated JWT claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    pub json: serde_json::Value,
+    pub cel: cel::Value,
+}
+
+impl Claims {
+    pub fn new(json: serde_json::Value) -> Claims {
+        let cel = cel::to_value(&json).unwrap_or(cel::Value::Null);
+        Claims { json, cel }
+    }
 }
 
 /// A configured API key, without the key itself.
@@ -27,6 +41,38 @@ pub struct ApiKeyEntry {
     pub group: String,
     /// A JSON object.
     pub metadata: serde_json::Value,
+    /// The key as CEL sees it: `id`, `group`, `metadata`, and the metadata's keys.
+    pub cel: cel::Value,
+}
+
+impl ApiKeyEntry {
+    pub fn new(id: String, group: String, metadata: serde_json::Value) -> ApiKeyEntry {
+        let mut e = ApiKeyEntry {
+            id,
+            group,
+            metadata,
+            cel: cel::Value::Null,
+        };
+        e.cel = e.cel_value();
+        e
+    }
+
+    fn cel_value(&self) -> cel::Value {
+        let mut m: std::collections::HashMap<String, cel::Value> = std::collections::HashMap::new();
+        if let serde_json::Value::Object(o) = &self.metadata {
+            for (k, v) in o {
+                if let Ok(v) = cel::to_value(v) {
+                    m.insert(k.clone(), v);
+                }
+            }
+        }
+        if let Ok(v) = cel::to_value(&self.metadata) {
+            m.insert("metadata".into(), v);
+        }
+        m.insert("id".into(), cel::Value::from(self.id.clone()));
+        m.insert("group".into(), cel::Value::from(self.group.clone()));
+        cel::Value::from(m)
+    }
 }
 
 /// How a missing or invalid credential is treated.

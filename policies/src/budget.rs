@@ -232,11 +232,11 @@ mod tests {
     #[test]
     fn subjects() {
         let id = Identity {
-            api_key: Some(Arc::new(ApiKeyEntry {
-                id: "alice".into(),
-                group: "ml".into(),
-                metadata: serde_json::json!({}),
-            })),
+            api_key: Some(Arc::new(ApiKeyEntry::new(
+                "alice".into(),
+                "ml".into(),
+                serde_json::json!({}),
+            ))),
             ..Default::default()
         };
         assert_eq!(

@@ -211,22 +211,12 @@ impl Attributes<'_> {
                     ],
                     None => vec![],
                 }),
-                2 => json(self.identity.jwt.as_deref()),
+                2 => match &self.identity.jwt {
+                    Some(c) => c.cel.clone(),
+                    None => json(None),
+                },
                 3 => match &self.identity.api_key {
-                    Some(k) => {
-                        let mut m: HashMap<String, Value> = HashMap::new();
-                        if let serde_json::Value::Object(o) = &k.metadata {
-                            for (key, v) in o {
-                                if let Ok(v) = cel::to_value(v) {
-                                    m.insert(key.clone(), v);
-                                }
-                            }
-                        }
-                        m.insert("metadata".into(), json(Some(&k.metadata)));
-                        m.insert("id".into(), Value::from(k.id.clone()));
-                        m.insert("group".into(), Value::from(k.group.clone()));
-                        Value::from(m)
-                    }
+                    Some(k) => k.cel.clone(),
                     None => json(None),
                 },
                 4 => map(match &self.identity.basic_user {

@@ -43,15 +43,12 @@ impl ApiKeyAuth {
                 serde_json::from_str(&k.metadata_json)
                     .map_err(|e| format!("key {}: metadata: {e}", k.id))?
             };
-            let entry = ApiKeyEntry {
-                id: k.id.clone(),
-                group: if k.group.is_empty() {
-                    k.id.clone()
-                } else {
-                    k.group.clone()
-                },
-                metadata,
+            let group = if k.group.is_empty() {
+                k.id.clone()
+            } else {
+                k.group.clone()
             };
+            let entry = ApiKeyEntry::new(k.id.clone(), group, metadata);
             let digest: [u8; 32] = Sha256::digest(k.key.as_bytes()).into();
             if keys.insert(digest, Arc::new(entry)).is_some() {
                 return Err(format!("key {} is configured twice", k.id));

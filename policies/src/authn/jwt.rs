@@ -10,7 +10,7 @@ use agora_proto::resource as pb;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use super::Mode;
+use super::{Claims, Mode};
 use crate::{Error, Scheme};
 
 /// Parsed verification keys.
@@ -138,7 +138,7 @@ pub struct JwtAuth {
     providers: Vec<Provider>,
     /// Tokens already validated, with their claims, until they expire (at most
     /// [`CACHE_TTL`]): clients send the same token on every request.
-    cache: Mutex<HashMap<String, (Arc<serde_json::Value>, u64)>>,
+    cache: Mutex<HashMap<String, (Arc<Claims>, u64)>>,
 }
 
 /// How long a validated token is trusted without checking it again.
@@ -191,10 +191,7 @@ impl JwtAuth {
 
     /// Validates the bearer token: `Ok(Some(claims))`, `Ok(None)` when no token was sent and
     /// the mode allows it, or a 401.
-    pub fn authenticate(
-        &self,
-        headers: &http::HeaderMap,
-    ) -> Result<Option<Arc<serde_json::Value>>, Error> {
+    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Option<Arc<Claims>>, Error> {
         let outcome = match super::bearer(headers) {
             None => Ok(None),
             Some(token) => self.validate_cached(token).map(Some),
@@ -203,7 +200,7 @@ impl JwtAuth {
             .decide(outcome, || unauthenticated("missing bearer token"))
     }
 
-    fn validate_cached(&self, token: &str) -> Result<Arc<serde_json::Value>, Error> {
+    fn validate_cached(&self, token: &str) -> Result<Arc<Claims>, Error> {
         let now = unix_now();
         if let Ok(c) = self.cache.lock()
             && let Some((claims, until)) = c.get(token)
@@ -211,8 +208,8 @@ impl JwtAuth {
         {
             return Ok(claims.clone());
         }
-        let claims = Arc::new(self.validate(token)?);
-        let exp = claims.get("exp").and_then(serde_json::Value::as_u64);
+        let claims = Arc::new(Claims::new(self.validate(token)?));
+        let exp = claims.json.get("exp").and_then(serde_json::Value::as_u64);
         let until = exp.map_or(now + CACHE_TTL, |e| e.min(now + CACHE_TTL));
         if let Ok(mut c) = self.cache.lock() {
             if c.len() >= CACHE_LIMIT {

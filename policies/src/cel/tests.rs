@@ -67,14 +67,14 @@ fn request_source_and_headers() {
 #[test]
 fn jwt_api_key_and_llm() {
     let id = Identity {
-        jwt: Some(Arc::new(
+        jwt: Some(Arc::new(crate::authn::Claims::new(
             serde_json::json!({"sub": "alice", "groups": ["eng", "ml"], "tier": 3}),
-        )),
-        api_key: Some(Arc::new(ApiKeyEntry {
-            id: "team-a".into(),
-            group: "ml".into(),
-            metadata: serde_json::json!({"team": "ml-platform", "limit": 10}),
-        })),
+        ))),
+        api_key: Some(Arc::new(ApiKeyEntry::new(
+            "team-a".into(),
+            "ml".into(),
+            serde_json::json!({"team": "ml-platform", "limit": 10}),
+        ))),
         basic_user: None,
     };
     let llm = LlmAttrs {

@@ -218,7 +218,10 @@ impl Redis {
         let _ = tx.send((charge, delta));
     }
 
-    async fn settle_loop(&'static self, mut rx: tokio::sync::mpsc::UnboundedReceiver<(Charge, i64)>) {
+    async fn settle_loop(
+        &'static self,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<(Charge, i64)>,
+    ) {
         while let Some(first) = rx.recv().await {
             tokio::time::sleep(SETTLE_BATCH).await;
             let mut batch: std::collections::HashMap<String, (Charge, i64)> = Default::default();

@@ -62,7 +62,7 @@ fn valid_token_yields_claims() {
         .authenticate(&bearer(&token(good_claims(), SECRET, "k1")))
         .expect("valid")
         .expect("claims");
-    assert_eq!(c["sub"], "alice");
+    assert_eq!(c.json["sub"], "alice");
 }
 
 #[test]
