@@ -155,6 +155,8 @@ pub struct BackendIr {
     pub h2c: bool,
     /// LLM providers, for AI backends (endpoints are then the providers').
     pub ai: Option<Arc<crate::llm::AiIr>>,
+    /// An A2A agent.
+    pub a2a: bool,
 }
 
 /// Everything of a backend except its endpoints (built from the proto resource).
@@ -168,6 +170,7 @@ pub struct BackendSettings {
     pub idle_timeout: Option<Duration>,
     pub h2c: bool,
     pub ai: Option<Arc<crate::llm::AiIr>>,
+    pub a2a: bool,
 }
 
 impl BackendIr {
@@ -190,6 +193,7 @@ impl BackendIr {
             idle_timeout: s.idle_timeout,
             h2c: s.h2c,
             ai: s.ai,
+            a2a: s.a2a,
         }
     }
 
@@ -274,5 +278,6 @@ pub fn hash_key(
                 (k == name).then(|| fnv1a(v.as_bytes()))
             }),
         HashOn::SourceIp => client.map(|ip| fnv1a(ip.to_string().as_bytes())),
+        HashOn::Protocol => None,
     }
 }

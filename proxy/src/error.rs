@@ -27,6 +27,9 @@ pub enum Error {
     /// An LLM request that cannot be served (bad body, no model, no provider, ...).
     #[error(transparent)]
     Llm(#[from] crate::llm::LlmError),
+    /// An A2A request that is not valid JSON-RPC (400, a JSON-RPC error body).
+    #[error("{message}")]
+    A2a { code: i64, message: String },
     /// A policy refused the request (401, 403, 429, 503).
     #[error(transparent)]
     Policy(#[from] agora_policies::Error),
@@ -52,6 +55,7 @@ impl Error {
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
             Error::Llm(e) => e.status(),
             Error::Policy(e) => e.status(),
+            Error::A2a { .. } => 400,
         }
     }
 
@@ -65,6 +69,7 @@ impl Error {
             Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
             Error::Llm(_) => "llm_error",
+            Error::A2a { .. } => "invalid_jsonrpc",
             Error::Policy(e) => match e.status() {
                 401 => "unauthenticated",
                 403 => "forbidden",

@@ -1,6 +1,7 @@
 //! The Pingora adapter: each `ProxyHttp` phase is a thin delegation to a module that knows
 //! nothing of Pingora (routing, filters, backend) plus the small glue in `gateway/`.
 
+mod a2a;
 mod ctx;
 mod headers;
 mod llm;
@@ -159,6 +160,7 @@ impl ProxyHttp for Gateway {
                 let buffer = rule.buffer_body;
                 let limit = rule.max_body;
                 let ai = plan.backend.ai.clone();
+                let is_a2a = plan.backend.a2a;
                 let declared = body::content_length(session.req_header());
                 let retry = rule.retry.is_some();
                 ctx.route.plan = Some(plan);
@@ -168,7 +170,8 @@ impl ProxyHttp for Gateway {
                 if retry {
                     session.enable_retry_buffering();
                 }
-                if ai.is_none() && !buffer {
+                let rpc = is_a2a && a2a::request(session, ctx);
+                if ai.is_none() && !buffer && !rpc {
                     return Ok(false);
                 }
                 let mut body = match body::read_all(session, limit).await {
@@ -196,6 +199,9 @@ impl ProxyHttp for Gateway {
                     if let Err(e) = policy::admit_tokens(session, ctx, &body).await {
                         return Err(Self::fail(ctx, e));
                     }
+                }
+                if rpc && let Err(e) = a2a::classify(ctx, &body) {
+                    return Err(Self::fail(ctx, e));
                 }
                 if body.len() < body::RETRY_BUFFER_LIMIT {
                     ctx.body.buffered = Some(body);
@@ -257,6 +263,9 @@ impl ProxyHttp for Gateway {
             llm.fill_body(body);
             return Ok(());
         }
+        if a2a::fill_body(ctx, body) {
+            return Ok(());
+        }
         // A replay subrequest's body was already counted by its parent.
         if !ctx.route.from_subrequest
             && let Err(e) = ctx.body.account(body.as_ref())
@@ -302,6 +311,7 @@ impl ProxyHttp for Gateway {
             }
         }
         llm_glue::upstream_request(ctx, req)?;
+        a2a::upstream_request(ctx, req)?;
         Ok(())
     }
 
@@ -346,6 +356,7 @@ impl ProxyHttp for Gateway {
             headers::apply_response_filters(plan.filters(), resp);
         }
         policy::response_headers(ctx, resp);
+        a2a::response_header(ctx, resp, session.is_http2())?;
         llm_glue::response_header(ctx, resp, session.is_http2())
     }
 
@@ -360,6 +371,7 @@ impl ProxyHttp for Gateway {
         if let Some(llm) = ctx.llm.state.as_mut() {
             llm.response.on_body(body, end_of_stream);
         }
+        a2a::response_body(ctx, body, end_of_stream);
         Ok(None)
     }
 
@@ -452,15 +464,18 @@ impl ProxyHttp for Gateway {
         // body that would be parsed as the next request, it closes (and says so).
         let reusable = ctx.upstream.attempt == 0 && session.as_mut().is_body_done();
         if code > 0 && !ctx.outcome.delegated {
-            let body = ctx
-                .outcome
-                .error
-                .as_ref()
-                .map(|err| err.body_for(ctx.llm.api))
-                .unwrap_or_else(|| match ctx.llm.api {
-                    Some(api) => agora_providers::gateway_error(api, code, e.etype().as_str()),
-                    None => respond::generic_error_json(code, e),
-                });
+            let body = if ctx.a2a.active {
+                a2a::error_body(ctx, ctx.outcome.error.as_ref(), code, e.etype().as_str())
+            } else {
+                ctx.outcome
+                    .error
+                    .as_ref()
+                    .map(|err| err.body_for(ctx.llm.api))
+                    .unwrap_or_else(|| match ctx.llm.api {
+                        Some(api) => agora_providers::gateway_error(api, code, e.etype().as_str()),
+                        None => respond::generic_error_json(code, e),
+                    })
+            };
             let mut extra = ctx
                 .outcome
                 .error
@@ -491,6 +506,7 @@ impl ProxyHttp for Gateway {
         policy::settle(ctx, &self.metrics);
         let now = Instant::now();
         ctx::observe(self, session, e, ctx, now);
+        a2a::observe(&self.metrics, ctx);
         llm_glue::observe(&self.metrics, ctx, now);
     }
 }

@@ -1,6 +1,7 @@
 //! Agora's data plane: a Pingora-based gateway for HTTP (and later LLM, MCP and A2A)
 //! traffic. `main.rs` wires the pieces; everything testable lives here.
 
+pub mod a2a;
 pub mod access_log;
 pub mod admin;
 pub mod backend;

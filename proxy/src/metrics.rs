@@ -29,6 +29,8 @@ pub struct Metrics {
     /// Latest spend seen per budget subject.
     pub budget_tokens: IntGaugeVec,
     pub budget_cost: GaugeVec,
+    /// A2A calls by method.
+    pub a2a_requests: IntCounterVec,
 }
 
 /// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
@@ -163,8 +165,17 @@ impl Metrics {
             &["policy", "subject"],
         )
         .expect("valid metric");
+        let a2a_requests = IntCounterVec::new(
+            Opts::new(
+                "agora_a2a_requests_total",
+                "A2A requests, by JSON-RPC method",
+            ),
+            &["gateway", "route", "backend", "method", "status"],
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(policy_denials.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(a2a_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(policy_denials.clone()),
             Box::new(prompt_guard.clone()),
             Box::new(budget_tokens.clone()),
             Box::new(budget_cost.clone()),
@@ -199,6 +210,7 @@ impl Metrics {
             prompt_guard,
             budget_tokens,
             budget_cost,
+            a2a_requests,
         }
     }
 

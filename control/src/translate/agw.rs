@@ -113,6 +113,11 @@ fn convert(
     Ok(pb::Backend {
         key,
         kind: Some(kind),
+        app_protocol: if spec.a2a.is_some() {
+            pb::AppProtocol::A2a
+        } else {
+            pb::AppProtocol::Http
+        } as i32,
         ..Default::default()
     })
 }

@@ -25,6 +25,8 @@ pub enum HashOn {
     Header(http::HeaderName),
     Cookie(String),
     SourceIp,
+    /// The protocol's conversation key (an A2A context or task id), when the request has one.
+    Protocol,
 }
 
 /// 64-bit FNV-1a: a fixed hash, identical in every process (unlike `std`'s `DefaultHasher`).

@@ -402,6 +402,22 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
             weight: e.weight.unwrap_or(1),
         })
         .collect();
+    if let Some(a) = &b.a2a {
+        match (&a.host, a.port) {
+            (Some(host), Some(port)) => endpoints.push(pb::Endpoint {
+                host: host.clone(),
+                port: port.into(),
+                weight: 1,
+            }),
+            (None, None) => {}
+            _ => {
+                return Err(Error::invalid(
+                    format!("{at}.a2a"),
+                    "set both host and port (or neither, and list the agent's endpoints)",
+                ));
+            }
+        }
+    }
     if endpoints.is_empty() {
         return Err(Error::invalid(
             format!("{at}.endpoints"),
@@ -496,6 +512,11 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
     Ok(pb::Backend {
         key: format!("backend/{}", b.name),
         kind: Some(pb::backend::Kind::Static(pb::StaticBackend { endpoints })),
+        app_protocol: if b.a2a.is_some() {
+            pb::AppProtocol::A2a
+        } else {
+            pb::AppProtocol::Http
+        } as i32,
         load_balancing,
         health_check,
         tls,

@@ -359,6 +359,19 @@ pub struct BackendConfig {
     /// Backend policies (AgentgatewayBackend `spec.policies`).
     #[serde(default)]
     pub policies: Option<BackendPoliciesConfig>,
+    /// An A2A agent (AgentgatewayBackend `spec.a2a`): `host` and `port`, or replicas listed
+    /// under `endpoints`.
+    #[serde(default)]
+    pub a2a: Option<A2aConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct A2aConfig {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,7 @@ pub struct RequestCtx {
     pub mirror: MirrorCtx,
     pub llm: LlmSlot,
     pub policy: crate::policy::PolicyCtx,
+    pub a2a: super::a2a::A2aCtx,
     pub outcome: Outcome,
     /// Released when the request ends (dropped with the context).
     pub inflight: Option<crate::server::InflightGuard>,
@@ -85,6 +86,7 @@ impl RequestCtx {
             mirror: MirrorCtx::default(),
             llm: LlmSlot::default(),
             policy: Default::default(),
+            a2a: Default::default(),
             outcome: Outcome::default(),
             inflight: None,
         }

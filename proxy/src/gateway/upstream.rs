@@ -77,6 +77,9 @@ pub async fn peer(
     };
     let b = &plan.backend;
     let hash = match &b.lb {
+        backend::LbMode::ConsistentHash(_) if ctx.a2a.sticky_hash().is_some() => {
+            ctx.a2a.sticky_hash()
+        }
         backend::LbMode::ConsistentHash(on) => backend::hash_key(
             on,
             session.req_header(),

@@ -102,7 +102,10 @@ pub(super) fn backend(
             ),
         }
     }
+    let a2a = b.app_protocol == pb::AppProtocol::A2a as i32;
     let lb = match &b.load_balancing {
+        // An agent's conversations stay on one replica (by context or task id).
+        None if a2a => LbMode::ConsistentHash(HashOn::Protocol),
         None => LbMode::RoundRobin,
         Some(l) => {
             use pb::load_balancing::{HashOn as H, Mode};
@@ -167,6 +170,7 @@ pub(super) fn backend(
             idle_timeout: pool.idle_timeout.map(Into::into),
             h2c: pool.http2,
             ai: None,
+            a2a,
         },
     ))
 }

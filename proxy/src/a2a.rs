@@ -1,0 +1,200 @@
+//! A2A (agent-to-agent) handling, Pingora-free: agent cards get their URLs rewritten to the
+//! gateway's address, JSON-RPC requests are classified (v0.3 and v1.0 method names) for
+//! metrics and policies, a message without a `contextId` gets one (so the conversation can be
+//! routed by it from the first message on), and requests are kept on one endpoint per
+//! context (or task) by consistent hashing. Gateway errors are JSON-RPC errors.
+
+use serde_json::{Map, Value};
+
+/// Well-known paths of the agent card (v0.3+ and the older name).
+const CARD_PATHS: [&str; 2] = ["/.well-known/agent-card.json", "/.well-known/agent.json"];
+
+/// The client-facing prefix of an agent-card request (`/planner` for
+/// `/planner/.well-known/agent-card.json`), or `None` when `path` is not a card request.
+pub fn card_prefix(path: &str) -> Option<&str> {
+    CARD_PATHS.iter().find_map(|c| path.strip_suffix(c))
+}
+
+/// Rewrites the URLs of an agent card to the gateway's: `public_base` (scheme, host and the
+/// client-facing prefix) replaces the agent's origin and `upstream_base` (the prefix the
+/// agent saw) at the start of each URL's path. v0.3 `url` and `additionalInterfaces[].url`,
+/// v1.0 `supportedInterfaces[].url`. `None`: not a JSON object, leave the answer alone.
+pub fn rewrite_card(body: &[u8], public_base: &str, upstream_base: &str) -> Option<Vec<u8>> {
+    let mut card: Value = serde_json::from_slice(body).ok()?;
+    let obj = card.as_object_mut()?;
+    let fix = |v: &mut Value| {
+        if let Some(u) = v.as_str() {
+            *v = Value::String(rewrite_url(u, public_base, upstream_base));
+        }
+    };
+    if let Some(u) = obj.get_mut("url") {
+        fix(u);
+    }
+    for list in ["additionalInterfaces", "supportedInterfaces"] {
+        if let Some(Value::Array(items)) = obj.get_mut(list) {
+            for i in items {
+                if let Some(u) = i.get_mut("url") {
+                    fix(u);
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&card).ok()
+}
+
+fn rewrite_url(url: &str, public_base: &str, upstream_base: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let path = path.strip_prefix(upstream_base).unwrap_or(path);
+    let path = if path.is_empty() || path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    format!("{}{path}", public_base.trim_end_matches('/'))
+}
+
+/// What a JSON-RPC request to an agent is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub id: Value,
+    /// The method as sent.
+    pub method: String,
+    /// One name for both protocol versions (`message/send`, `tasks/get`, ...; `other`).
+    pub kind: &'static str,
+    pub context_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+/// v0.3 names and their v1.0 equivalents.
+const METHODS: [(&str, &str, &str); 10] = [
+    ("message/send", "SendMessage", "message/send"),
+    ("message/stream", "SendStreamingMessage", "message/stream"),
+    ("tasks/get", "GetTask", "tasks/get"),
+    ("tasks/list", "ListTasks", "tasks/list"),
+    ("tasks/cancel", "CancelTask", "tasks/cancel"),
+    ("tasks/resubscribe", "SubscribeToTask", "tasks/resubscribe"),
+    (
+        "tasks/pushNotificationConfig/set",
+        "CreateTaskPushNotificationConfig",
+        "tasks/pushNotificationConfig/set",
+    ),
+    (
+        "tasks/pushNotificationConfig/get",
+        "GetTaskPushNotificationConfig",
+        "tasks/pushNotificationConfig/get",
+    ),
+    (
+        "tasks/pushNotificationConfig/list",
+        "ListTaskPushNotificationConfig",
+        "tasks/pushNotificationConfig/list",
+    ),
+    (
+        "agent/getAuthenticatedExtendedCard",
+        "GetExtendedAgentCard",
+        "agent/getAuthenticatedExtendedCard",
+    ),
+];
+
+fn kind(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|(v03, v10, _)| *v03 == method || *v10 == method)
+        .map_or("other", |(_, _, k)| k)
+}
+
+/// A JSON-RPC error of the gateway, with the request's id when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub id: Value,
+    pub code: i64,
+    pub message: String,
+}
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// The JSON-RPC error body.
+pub fn error_body(id: &Value, code: i64, message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": code, "message": message},
+    }))
+    .unwrap_or_default()
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
+}
+
+/// Reads a JSON-RPC request. A `message/send` or `message/stream` (any version) without a
+/// `contextId` gets a fresh one; `Some(body)` is then the body to send instead.
+pub fn classify(
+    body: &[u8],
+    new_id: impl FnOnce() -> String,
+) -> Result<(Call, Option<Vec<u8>>), RpcError> {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| RpcError {
+        id: Value::Null,
+        code: PARSE_ERROR,
+        message: format!("parse error: {e}"),
+    })?;
+    let id = v.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = v.get("method").and_then(Value::as_str).map(str::to_string) else {
+        return Err(RpcError {
+            id,
+            code: INVALID_REQUEST,
+            message: "not a JSON-RPC request: no method".into(),
+        });
+    };
+    let kind = kind(&method);
+    let params = v.get("params").cloned().unwrap_or(Value::Null);
+    // v0.3 nests the message as `params.message` with camelCase ids; v1.0 too (protobuf
+    // JSON names), and task calls name the task `params.id` or `params.name` (`tasks/ID`).
+    let mut context_id = str_at(&params, &["message", "contextId"])
+        .or_else(|| str_at(&params, &["contextId"]))
+        .map(str::to_string);
+    let task_id = str_at(&params, &["message", "taskId"])
+        .or_else(|| str_at(&params, &["taskId"]))
+        .or_else(|| str_at(&params, &["id"]))
+        .or_else(|| str_at(&params, &["name"]).map(|n| n.strip_prefix("tasks/").unwrap_or(n)))
+        .map(|t| t.split('/').next().unwrap_or(t).to_string());
+    let mut rewritten = None;
+    if matches!(kind, "message/send" | "message/stream")
+        && context_id.is_none()
+        && task_id.is_none()
+        && let Some(Value::Object(message)) = v.get_mut("params").and_then(|p| p.get_mut("message"))
+    {
+        let cid = new_id();
+        insert(message, "contextId", &cid);
+        context_id = Some(cid);
+        rewritten = serde_json::to_vec(&v).ok();
+    }
+    Ok((
+        Call {
+            id,
+            method,
+            kind,
+            context_id,
+            task_id,
+        },
+        rewritten,
+    ))
+}
+
+fn insert(m: &mut Map<String, Value>, k: &str, v: &str) {
+    m.insert(k.to_string(), Value::String(v.to_string()));
+}
+
+impl Call {
+    /// What requests of one conversation share, for consistent hashing.
+    pub fn sticky_key(&self) -> Option<&str> {
+        self.context_id.as_deref().or(self.task_id.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests;
