@@ -32,6 +32,11 @@ impl Uses {
     pub fn union(self, o: Uses) -> Uses {
         Uses(self.0 | o.0)
     }
+    /// Whether an expression reads what only the request body tells (`llm`, `mcp`, `a2a`).
+    pub fn reads_body(self) -> bool {
+        self.has(5) || self.has(6) || self.has(7)
+    }
+
     fn has(self, i: usize) -> bool {
         self.0 & (1 << i) != 0
     }

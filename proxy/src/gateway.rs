@@ -109,8 +109,14 @@ impl ProxyHttp for Gateway {
         ctx.route.listener = listener;
         let decision_rule = decision.rule().clone();
         ctx.route.rule = Some(decision_rule.clone());
+        let mut body_follows = crate::policy::BodyFollows::No;
         let policies = match &decision {
             Decision::Proxy(plan) => {
+                if plan.backend.ai.is_some() {
+                    body_follows = crate::policy::BodyFollows::Llm;
+                } else if plan.backend.a2a {
+                    body_follows = crate::policy::BodyFollows::JsonRpc;
+                }
                 if plan.backend.ai.is_some() {
                     // Known before any error, so every error takes the client's format.
                     // Paths that are not an LLM API pass through to the provider untouched.
@@ -122,7 +128,7 @@ impl ProxyHttp for Gateway {
             }
             _ => decision_rule.policies.clone(),
         };
-        match policy::admit(session, ctx, &policies).await {
+        match policy::admit(session, ctx, &policies, body_follows).await {
             Ok(true) => return Ok(true),
             Ok(false) => {}
             Err(e) => return Err(Self::fail(ctx, e)),
@@ -171,6 +177,12 @@ impl ProxyHttp for Gateway {
                     session.enable_retry_buffering();
                 }
                 let rpc = is_a2a && a2a::request(session, ctx);
+                if is_a2a
+                    && !rpc
+                    && let Err(e) = a2a::authorize_without_body(session, ctx)
+                {
+                    return Err(Self::fail(ctx, e));
+                }
                 if ai.is_none() && !buffer && !rpc {
                     return Ok(false);
                 }
@@ -200,7 +212,7 @@ impl ProxyHttp for Gateway {
                         return Err(Self::fail(ctx, e));
                     }
                 }
-                if rpc && let Err(e) = a2a::classify(ctx, &body) {
+                if rpc && let Err(e) = a2a::classify(session, ctx, &body) {
                     return Err(Self::fail(ctx, e));
                 }
                 if body.len() < body::RETRY_BUFFER_LIMIT {

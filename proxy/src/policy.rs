@@ -28,6 +28,16 @@ pub struct RequestInfo<'a> {
     pub source: Option<SocketAddr>,
 }
 
+/// What the gateway reads after admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFollows {
+    No,
+    /// An LLM request body.
+    Llm,
+    /// A JSON-RPC body (A2A).
+    JsonRpc,
+}
+
 /// What `admit` decided.
 #[derive(Debug, PartialEq)]
 pub enum Admission {
@@ -51,6 +61,8 @@ pub struct PolicyCtx {
     /// Token buckets charged with an estimate, to settle once the usage is known.
     local_tokens: Vec<(Arc<LocalLimit>, String, u64)>,
     global_tokens: Vec<(Charge, u64)>,
+    /// Authorization rules that read the body's attributes, run once it is known.
+    deferred_authz: Vec<Arc<agora_policies::authz::Authorization>>,
     /// Global request charges held back to go to Redis with the token charges (LLM routes:
     /// one round trip per request).
     pending_global: Vec<(Charge, Arc<GlobalLimits>, usize)>,
@@ -146,14 +158,16 @@ impl PolicyCtx {
     /// authenticates, authorizes, and takes one request from every request limit. An `Err`
     /// is the client's answer (401, 403, 429, 503).
     ///
-    /// `defer_global`: the request is an LLM call whose body comes next; its global request
-    /// charges wait for [`PolicyCtx::admit_tokens`] to share its Redis round trip.
+    /// `body`: what is read next. For an LLM call, global request charges wait for
+    /// [`PolicyCtx::admit_tokens`] to share its Redis round trip; for LLM and A2A calls, rules
+    /// reading `llm`, `mcp` or `a2a` wait for [`PolicyCtx::authorize_body`].
     pub async fn admit(
         &mut self,
         eff: &Arc<Effective>,
         req: RequestInfo<'_>,
-        defer_global: bool,
+        body: BodyFollows,
     ) -> Result<Admission, PolicyError> {
+        let defer_global = body == BodyFollows::Llm;
         self.effective = Some(eff.clone());
         if eff.is_empty() {
             return Ok(Admission::Continue);
@@ -181,6 +195,10 @@ impl PolicyCtx {
             let cel = (eff.uses != Uses::default())
                 .then(|| attributes(&req, &self.identity, None).context(eff.uses));
             for a in &eff.authorization {
+                if body != BodyFollows::No && a.uses().reads_body() {
+                    self.deferred_authz.push(a.clone());
+                    continue;
+                }
                 a.check(cel.as_ref().ok_or_else(|| {
                     PolicyError::Forbidden("authorization context unavailable".into())
                 })?)?;
@@ -217,6 +235,27 @@ impl PolicyCtx {
             self.upstream_headers = callout::ext_auth(x, req.parts).await?;
         }
         Ok(Admission::Continue)
+    }
+
+    /// Runs the authorization rules that read `llm`, `mcp` or `a2a`, once the body told them.
+    pub fn authorize_body(
+        &mut self,
+        req: RequestInfo<'_>,
+        llm: Option<&LlmAttrs>,
+        a2a: Option<&serde_json::Value>,
+    ) -> Result<(), PolicyError> {
+        let rules = std::mem::take(&mut self.deferred_authz);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let uses = rules.iter().fold(Uses::default(), |u, a| u.union(a.uses()));
+        let mut attrs = attributes(&req, &self.identity, llm);
+        attrs.a2a = a2a;
+        let cel = attrs.context(uses);
+        for a in &rules {
+            a.check(&cel)?;
+        }
+        Ok(())
     }
 
     /// Runs once an LLM request's body is read: checks the subject's budget, and takes the

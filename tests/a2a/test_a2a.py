@@ -38,6 +38,14 @@ binds:
       - type: URLRewrite
         urlRewrite: {{path: {{type: ReplacePrefixMatch, replacePrefixMatch: /}}}}
       backendRefs: [{{name: planner}}]
+policies:
+- name: no-streams-for-batch
+  targetRefs: [{{kind: HTTPRoute, name: planner}}]
+  traffic:
+    authorization:
+      action: Deny
+      # A missing header is an evaluation error, and errors never admit: test for it first.
+      policy: {{matchExpressions: ['a2a.method == "message/stream" && "x-client" in request.headers && request.headers["x-client"] == "batch"']}}
 backends:
 - name: planner
   a2a: {{}}
@@ -136,6 +144,20 @@ def test_errors_are_jsonrpc(gw):
     assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -32700 and body["id"] is None
     r = httpx.post(gw["base"] + "/", json={"jsonrpc": "2.0", "id": 5, "params": {}})
     assert r.status_code == 400 and r.json()["error"]["code"] == -32600 and r.json()["id"] == 5
+
+
+def test_authorization_by_jsonrpc_method(gw):
+    call = {"jsonrpc": "2.0", "id": "s1", "method": "message/stream", "params": {"message": {
+        "kind": "message", "messageId": "m1", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}}}
+    r = httpx.post(gw["base"] + "/", json=call, headers={"x-client": "batch"})
+    assert r.status_code == 403
+    assert r.json()["id"] == "s1" and r.json()["error"]["code"] == -32603
+    # The same call from another client streams (v0.3 method names work too).
+    with httpx.stream("POST", gw["base"] + "/", json=call, headers={"accept": "text/event-stream"}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert len(events) >= 2
 
 
 def test_metrics_by_method(gw):

@@ -46,6 +46,7 @@ binds:
     - {{name: extauth, matches: [{{path: {{value: /extauth}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down, matches: [{{path: {{value: /xdown}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down-open, matches: [{{path: {{value: /xopen}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: models, matches: [{{path: {{value: /models-rule}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: answers, matches: [{{path: {{value: /answers}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: webhook, matches: [{{path: {{value: /webhook}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: budget-tokens, matches: [{{path: {{value: /btokens}}}}], backendRefs: [{{name: openai}}]}}
@@ -165,6 +166,12 @@ policies:
   targetRefs: [{{kind: HTTPRoute, name: extauth-down-open}}]
   traffic:
     extAuth: {{url: "http://127.0.0.1:{closed}/authz", timeout: 500ms, failureMode: FailOpen}}
+- name: models
+  targetRefs: [{{kind: HTTPRoute, name: models}}]
+  traffic:
+    authorization:
+      action: Allow
+      policy: {{matchExpressions: ['llm.requestModel.startsWith("gpt-") && llm.inputTokens < 1000u']}}
 - name: answers
   targetRefs: [{{kind: HTTPRoute, name: answers}}]
   backend:

@@ -136,6 +136,14 @@ def test_prompt_guards(env):
     assert sent == "mail me at <EMAIL>", sent
 
 
+def test_authorization_by_the_llm_request(env):
+    client(env, "/models-rule").chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    with pytest.raises(openai.PermissionDeniedError):
+        client(env, "/models-rule").chat.completions.create(model="claude-haiku-4-5", messages=MSG)
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(env, "/models-rule", content="x" * 5000)
+
+
 def test_example_policy_from_shared_manifests(env):
     with pytest.raises(openai.PermissionDeniedError):
         chat(env, "/example")

@@ -64,13 +64,20 @@ pub fn request(session: &Session, ctx: &mut RequestCtx) -> bool {
     req.method == http::Method::POST
 }
 
-/// Classifies the JSON-RPC body (a parse error is the client's answer).
-pub fn classify(ctx: &mut RequestCtx, body: &[u8]) -> Result<(), Error> {
+/// Classifies the JSON-RPC body (a parse error is the client's answer), then runs the
+/// authorization rules that read `a2a` (`method`, `rawMethod`, `contextId`, `taskId`).
+pub fn classify(session: &Session, ctx: &mut RequestCtx, body: &[u8]) -> Result<(), Error> {
     match a2a::classify(body, new_context_id) {
         Ok((call, rewritten)) => {
+            let attrs = serde_json::json!({
+                "method": call.kind,
+                "rawMethod": call.method,
+                "contextId": call.context_id,
+                "taskId": call.task_id,
+            });
             ctx.a2a.call = Some(call);
             ctx.a2a.body = rewritten.map(Bytes::from);
-            Ok(())
+            super::policy::authorize_a2a(session, ctx, &attrs)
         }
         Err(e) => {
             ctx.a2a.call = Some(Call {
@@ -99,6 +106,21 @@ fn new_context_id() -> String {
         &h[17..20],
         &h[20..32]
     )
+}
+
+/// Runs the authorization rules that read `a2a` for a request without a JSON-RPC body: an
+/// agent-card request is method `agent_card`, anything else `other`.
+pub fn authorize_without_body(session: &Session, ctx: &mut RequestCtx) -> Result<(), Error> {
+    let method = if ctx.a2a.card.is_some() {
+        "agent_card"
+    } else {
+        "other"
+    };
+    let attrs = serde_json::json!({
+        "method": method,
+        "rawMethod": session.req_header().method.as_str(),
+    });
+    super::policy::authorize_a2a(session, ctx, &attrs)
 }
 
 /// Replaces the body Pingora is about to send with the rewritten one (once per attempt).

@@ -23,6 +23,7 @@ pub async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
     eff: &Arc<agora_policies::Effective>,
+    body: policy::BodyFollows,
 ) -> Result<bool, Error> {
     if eff.is_empty() {
         return Ok(false);
@@ -33,8 +34,7 @@ pub async fn admit(
         host: &host,
         source,
     };
-    let llm = ctx.llm.api.is_some();
-    match ctx.policy.admit(eff, req, llm).await? {
+    match ctx.policy.admit(eff, req, body).await? {
         Admission::Continue => Ok(false),
         Admission::Preflight(headers) => {
             let mut resp = ResponseHeader::build(204, Some(headers.len() + 1))
@@ -105,36 +105,55 @@ pub fn upstream_request(
     Ok(())
 }
 
-/// Charges token limits with the LLM request's estimated input tokens.
-pub async fn admit_tokens(
+/// Runs the authorization rules that read `a2a` once the JSON-RPC call is classified.
+pub fn authorize_a2a(
     session: &Session,
     ctx: &mut RequestCtx,
-    body: &[u8],
+    a2a: &serde_json::Value,
 ) -> Result<(), Error> {
-    let Some(eff) = ctx.policy.effective.as_ref() else {
-        return Ok(());
-    };
-    if eff.local_limits.is_empty() && eff.global_limits.is_empty() && eff.budget.is_none() {
-        return Ok(());
-    }
-    let Some(llm) = ctx.llm.state.as_ref() else {
-        return Ok(());
-    };
-    let attrs = agora_policies::cel::LlmAttrs {
-        request_model: llm.request_model.clone().unwrap_or_default(),
-        provider: String::new(),
-        input_tokens: 0,
-        output_tokens: 0,
-        streaming: llm.stream,
-    };
-    let estimated = policy::estimate_tokens(body);
     let (host, source) = info(session);
     let req = RequestInfo {
         parts: session.req_header(),
         host: &host,
         source,
     };
-    ctx.policy.admit_tokens(estimated, &attrs, req).await?;
+    ctx.policy.authorize_body(req, None, Some(a2a))?;
+    Ok(())
+}
+
+/// Authorizes by the body (`llm.*`), then charges token limits and checks the budget with
+/// the LLM request's estimated input tokens.
+pub async fn admit_tokens(
+    session: &Session,
+    ctx: &mut RequestCtx,
+    body: &[u8],
+) -> Result<(), Error> {
+    let Some(eff) = ctx.policy.effective.clone() else {
+        return Ok(());
+    };
+    let Some(llm) = ctx.llm.state.as_ref() else {
+        return Ok(());
+    };
+    let attrs = agora_policies::cel::LlmAttrs {
+        request_model: llm.request_model.clone().unwrap_or_default(),
+        provider: String::new(),
+        input_tokens: policy::estimate_tokens(body),
+        output_tokens: 0,
+        streaming: llm.stream,
+    };
+    let (host, source) = info(session);
+    let req = RequestInfo {
+        parts: session.req_header(),
+        host: &host,
+        source,
+    };
+    ctx.policy.authorize_body(req, Some(&attrs), None)?;
+    if eff.local_limits.is_empty() && eff.global_limits.is_empty() && eff.budget.is_none() {
+        return Ok(());
+    }
+    ctx.policy
+        .admit_tokens(attrs.input_tokens, &attrs, req)
+        .await?;
     Ok(())
 }
 
