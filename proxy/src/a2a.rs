@@ -189,10 +189,90 @@ fn insert(m: &mut Map<String, Value>, k: &str, v: &str) {
     m.insert(k.to_string(), Value::String(v.to_string()));
 }
 
+/// The task ids in an agent's answer to a message: a JSON-RPC response, or an SSE stream of
+/// them (v1.0 `result.task.id`, `result.statusUpdate.taskId`, `result.artifactUpdate.taskId`;
+/// v0.3 `result.id` of a `kind: task`, `result.taskId`).
+pub fn task_ids(answer: &[u8]) -> Vec<String> {
+    fn from(v: &Value, out: &mut Vec<String>) {
+        let Some(r) = v.get("result") else { return };
+        let found = str_at(r, &["task", "id"])
+            .or_else(|| str_at(r, &["statusUpdate", "taskId"]))
+            .or_else(|| str_at(r, &["artifactUpdate", "taskId"]))
+            .or_else(|| str_at(r, &["taskId"]))
+            .or_else(|| {
+                (r.get("kind").and_then(Value::as_str) == Some("task"))
+                    .then(|| str_at(r, &["id"]))
+                    .flatten()
+            });
+        if let Some(t) = found
+            && !out.iter().any(|o| o == t)
+        {
+            out.push(t.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<Value>(answer) {
+        from(&v, &mut out);
+        return out;
+    }
+    for line in answer.split(|b| *b == b'\n') {
+        if let Some(data) = line.strip_prefix(b"data:")
+            && let Ok(v) = serde_json::from_slice::<Value>(data.trim_ascii())
+        {
+            from(&v, &mut out);
+        }
+    }
+    out
+}
+
+/// Which conversation each task the gateway has seen belongs to, so a call naming only a task
+/// (`tasks/get`, `GetTask`, cancel, resubscribe) is hashed like its conversation. In process:
+/// another gateway replica learns it when it sees the task.
+pub mod tasks {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    /// Tasks remembered at once; the oldest hour is dropped when full.
+    const LIMIT: usize = 100_000;
+    const KEEP: Duration = Duration::from_secs(3600);
+
+    fn map() -> &'static Mutex<HashMap<String, (String, Instant)>> {
+        static M: OnceLock<Mutex<HashMap<String, (String, Instant)>>> = OnceLock::new();
+        M.get_or_init(Default::default)
+    }
+
+    pub fn learn(task: &str, context: &str) {
+        if let Ok(mut m) = map().lock() {
+            let now = Instant::now();
+            if m.len() >= LIMIT {
+                m.retain(|_, (_, at)| now.duration_since(*at) < KEEP);
+                if m.len() >= LIMIT {
+                    m.clear();
+                }
+            }
+            m.insert(task.to_string(), (context.to_string(), now));
+        }
+    }
+
+    pub fn context_of(task: &str) -> Option<String> {
+        map().lock().ok()?.get(task).map(|(c, _)| c.clone())
+    }
+}
+
 impl Call {
     /// What requests of one conversation share, for consistent hashing.
     pub fn sticky_key(&self) -> Option<&str> {
         self.context_id.as_deref().or(self.task_id.as_deref())
+    }
+
+    /// Fills in the conversation of a call that names only a task the gateway has seen.
+    pub fn resolve_context(&mut self) {
+        if self.context_id.is_none()
+            && let Some(t) = &self.task_id
+        {
+            self.context_id = tasks::context_of(t);
+        }
     }
 }
 

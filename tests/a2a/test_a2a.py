@@ -23,7 +23,7 @@ from support import free_port, wait_http  # noqa: E402
 
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory  # noqa: E402
 from a2a.helpers import get_stream_response_text  # noqa: E402
-from a2a.types import Message, Part, Role, SendMessageRequest  # noqa: E402
+from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest  # noqa: E402
 
 CONFIG = """
 gateway: test/a2a
@@ -124,6 +124,10 @@ def test_send_stream_and_conversations_stick_to_their_replica(gw):
                 follow = [ev async for ev in client.send_message(message("again", ctx, task))][-1]
                 assert reply(follow) == f"{owner}: echo again (turn 2)"
                 assert follow.task.id == task
+                # A call naming only the task finds the replica that holds it.
+                for _ in range(3):
+                    got = await client.get_task(GetTaskRequest(id=task))
+                    assert got.id == task and got.context_id == ctx
                 # Streaming in the same context: several events, all from the same replica.
                 events = [ev async for ev in stream.send_message(message("stream", ctx))]
                 assert len(events) >= 2

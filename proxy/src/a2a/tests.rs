@@ -89,3 +89,24 @@ fn classify_v03_and_v10() {
     assert_eq!(body["error"]["code"], -32600);
     assert_eq!(body["id"], 7);
 }
+
+#[test]
+fn task_ids_in_answers() {
+    let v10 = br#"{"jsonrpc":"2.0","id":"1","result":{"task":{"id":"t1","contextId":"c1"}}}"#;
+    assert_eq!(task_ids(v10), vec!["t1"]);
+    let v03 = br#"{"jsonrpc":"2.0","id":1,"result":{"kind":"task","id":"t2","contextId":"c"}}"#;
+    assert_eq!(task_ids(v03), vec!["t2"]);
+    let sse = b"data: {\"jsonrpc\":\"2.0\",\"result\":{\"task\":{\"id\":\"t3\"}}}\n\ndata: {\"result\":{\"statusUpdate\":{\"taskId\":\"t3\"}}}\n\n";
+    assert_eq!(task_ids(sse), vec!["t3"]);
+    let msg = br#"{"jsonrpc":"2.0","result":{"message":{"messageId":"m"}}}"#;
+    assert!(task_ids(msg).is_empty());
+}
+
+#[test]
+fn calls_naming_a_known_task_follow_its_conversation() {
+    tasks::learn("task-42", "ctx-42");
+    let get = br#"{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"id":"task-42"}}"#;
+    let (mut call, _) = classify(get, || unreachable!()).expect("valid");
+    call.resolve_context();
+    assert_eq!(call.sticky_key(), Some("ctx-42"));
+}

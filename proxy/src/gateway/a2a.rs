@@ -24,7 +24,12 @@ pub struct A2aCtx {
     card: Option<(String, String)>,
     rewrite: bool,
     buf: Vec<u8>,
+    /// The answer to a message, kept (up to a bound) to learn its task ids.
+    answer: Vec<u8>,
 }
+
+/// Most answer bytes kept to learn task ids from.
+const ANSWER_LIMIT: usize = 256 * 1024;
 
 impl A2aCtx {
     /// The consistent-hash key of the conversation, if the request belongs to one.
@@ -68,7 +73,8 @@ pub fn request(session: &Session, ctx: &mut RequestCtx) -> bool {
 /// authorization rules that read `a2a` (`method`, `rawMethod`, `contextId`, `taskId`).
 pub fn classify(session: &Session, ctx: &mut RequestCtx, body: &[u8]) -> Result<(), Error> {
     match a2a::classify(body, new_context_id) {
-        Ok((call, rewritten)) => {
+        Ok((mut call, rewritten)) => {
+            call.resolve_context();
             let attrs = serde_json::json!({
                 "method": call.kind,
                 "rawMethod": call.method,
@@ -170,6 +176,7 @@ pub fn response_header(
 /// Buffers a card answer and rewrites its URLs at the end; everything else (SSE streams
 /// included) passes through as it arrives.
 pub fn response_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
+    learn_tasks(ctx, body.as_ref(), end);
     if !ctx.a2a.rewrite {
         return;
     }
@@ -183,6 +190,27 @@ pub fn response_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) 
             None => buf,
         };
         *body = Some(Bytes::from(out));
+    }
+}
+
+/// Remembers which conversation the tasks in an answer to a message belong to.
+fn learn_tasks(ctx: &mut RequestCtx, chunk: Option<&Bytes>, end: bool) {
+    let Some(call) = &ctx.a2a.call else { return };
+    let Some(context) = call.context_id.clone() else {
+        return;
+    };
+    if !matches!(call.kind, "message/send" | "message/stream") {
+        return;
+    }
+    if let Some(c) = chunk
+        && ctx.a2a.answer.len() + c.len() <= ANSWER_LIMIT
+    {
+        ctx.a2a.answer.extend_from_slice(c);
+    }
+    if end {
+        for t in a2a::task_ids(&std::mem::take(&mut ctx.a2a.answer)) {
+            a2a::tasks::learn(&t, &context);
+        }
     }
 }
 
