@@ -128,7 +128,7 @@ pub async fn admit_tokens(
     ctx: &mut RequestCtx,
     body: &[u8],
 ) -> Result<(), Error> {
-    let Some(eff) = ctx.policy.effective.clone() else {
+    let Some(eff) = ctx.policy.effective.clone().filter(|e| !e.is_empty()) else {
         return Ok(());
     };
     let Some(llm) = ctx.llm.state.as_ref() else {
