@@ -17,3 +17,10 @@ pub mod spec;
 pub use compile::{Policy, Target, compile};
 pub use error::{Error, Scheme};
 pub use merge::{Effective, merge};
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -16,7 +16,7 @@ use std::time::Instant;
 use agora_policies::authn::Identity;
 use agora_policies::cel::{Attributes, Context, LlmAttrs, RequestView, Uses};
 use agora_policies::ratelimit::{GlobalLimits, Kind, LimitSpec, LocalLimit};
-use agora_policies::{Effective, Error as PolicyError};
+use agora_policies::{Effective, Error as PolicyError, unix_now};
 
 use self::redis::{Charge, Outcome};
 
@@ -76,12 +76,6 @@ pub struct Used {
     pub model: String,
     pub input: u64,
     pub output: u64,
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn attributes<'a>(
@@ -235,6 +229,11 @@ impl PolicyCtx {
             self.upstream_headers = callout::ext_auth(x, req.parts).await?;
         }
         Ok(Admission::Continue)
+    }
+
+    /// Whether rules wait for the body's attributes.
+    pub fn has_body_rules(&self) -> bool {
+        !self.deferred_authz.is_empty()
     }
 
     /// Runs the authorization rules that read `llm`, `mcp` or `a2a`, once the body told them.

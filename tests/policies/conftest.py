@@ -46,6 +46,7 @@ binds:
     - {{name: extauth, matches: [{{path: {{value: /extauth}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down, matches: [{{path: {{value: /xdown}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down-open, matches: [{{path: {{value: /xopen}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: headers, matches: [{{path: {{value: /headers}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: models, matches: [{{path: {{value: /models-rule}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: answers, matches: [{{path: {{value: /answers}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: webhook, matches: [{{path: {{value: /webhook}}}}], backendRefs: [{{name: openai}}]}}
@@ -166,6 +167,12 @@ policies:
   targetRefs: [{{kind: HTTPRoute, name: extauth-down-open}}]
   traffic:
     extAuth: {{url: "http://127.0.0.1:{closed}/authz", timeout: 500ms, failureMode: FailOpen}}
+- name: headers
+  targetRefs: [{{kind: HTTPRoute, name: headers}}]
+  traffic:
+    headerModifiers:
+      request: {{set: [{{name: x-policy, value: applied}}], remove: [x-internal]}}
+      response: {{add: [{{name: x-served-by, value: agora}}]}}
 - name: models
   targetRefs: [{{kind: HTTPRoute, name: models}}]
   traffic:

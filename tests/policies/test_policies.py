@@ -136,6 +136,14 @@ def test_prompt_guards(env):
     assert sent == "mail me at <EMAIL>", sent
 
 
+def test_header_modifiers_as_a_policy(env):
+    r = httpx.post(env.url("/headers/v1/chat/completions"), json={"model": "m", "messages": MSG},
+                   headers={"x-internal": "secret"})
+    assert r.status_code == 200 and r.headers["x-served-by"] == "agora"
+    seen = env.recorded()[-1]["headers"]
+    assert seen["x-policy"] == "applied" and "x-internal" not in seen
+
+
 def test_authorization_by_the_llm_request(env):
     client(env, "/models-rule").chat.completions.create(model="gpt-4o-mini", messages=MSG)
     with pytest.raises(openai.PermissionDeniedError):

@@ -146,12 +146,6 @@ const CACHE_TTL: u64 = 60;
 /// Most tokens remembered at once.
 const CACHE_LIMIT: usize = 10_000;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Default refresh of remote key sets.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 
@@ -201,7 +195,7 @@ impl JwtAuth {
     }
 
     fn validate_cached(&self, token: &str) -> Result<Arc<Claims>, Error> {
-        let now = unix_now();
+        let now = crate::unix_now();
         if let Ok(c) = self.cache.lock()
             && let Some((claims, until)) = c.get(token)
             && now < *until

@@ -75,15 +75,20 @@ pub fn classify(session: &Session, ctx: &mut RequestCtx, body: &[u8]) -> Result<
     match a2a::classify(body, new_context_id) {
         Ok((mut call, rewritten)) => {
             call.resolve_context();
-            let attrs = serde_json::json!({
-                "method": call.kind,
-                "rawMethod": call.method,
-                "contextId": call.context_id,
-                "taskId": call.task_id,
+            let attrs = ctx.policy.has_body_rules().then(|| {
+                serde_json::json!({
+                    "method": call.kind,
+                    "rawMethod": call.method,
+                    "contextId": call.context_id,
+                    "taskId": call.task_id,
+                })
             });
             ctx.a2a.call = Some(call);
             ctx.a2a.body = rewritten.map(Bytes::from);
-            super::policy::authorize_a2a(session, ctx, &attrs)
+            match attrs {
+                Some(a) => super::policy::authorize_a2a(session, ctx, &a),
+                None => Ok(()),
+            }
         }
         Err(e) => {
             ctx.a2a.call = Some(Call {
@@ -117,6 +122,9 @@ fn new_context_id() -> String {
 /// Runs the authorization rules that read `a2a` for a request without a JSON-RPC body: an
 /// agent-card request is method `agent_card`, anything else `other`.
 pub fn authorize_without_body(session: &Session, ctx: &mut RequestCtx) -> Result<(), Error> {
+    if !ctx.policy.has_body_rules() {
+        return Ok(());
+    }
     let method = if ctx.a2a.card.is_some() {
         "agent_card"
     } else {

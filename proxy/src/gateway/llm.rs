@@ -169,9 +169,7 @@ fn finish_upstream_request(
                     .map(|v| (h.to_string(), v.to_string()))
             })
             .collect();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = agora_policies::unix_now();
         let signed = agora_providers::bedrock_sign::sign(
             "POST",
             &host,

@@ -113,11 +113,7 @@ impl Redis {
     pub async fn read_spend(&self, key: &str) -> Result<(u64, u64), String> {
         let mut conn = self.conn().await?;
         let cmd = redis::cmd("HMGET").arg(key).arg("t").arg("c").to_owned();
-        let r: (Option<u64>, Option<u64>) =
-            tokio::time::timeout(TIMEOUT, cmd.query_async(&mut conn))
-                .await
-                .map_err(|_| "redis: timed out".to_string())?
-                .map_err(|e| format!("redis: {e}"))?;
+        let r: (Option<u64>, Option<u64>) = bounded(cmd.query_async(&mut conn)).await?;
         Ok((r.0.unwrap_or(0), r.1.unwrap_or(0)))
     }
 
@@ -145,10 +141,7 @@ impl Redis {
             .arg(ttl_secs.max(1))
             .ignore()
             .to_owned();
-        let r: (u64, u64) = tokio::time::timeout(TIMEOUT, pipe.query_async(&mut conn))
-            .await
-            .map_err(|_| "redis: timed out".to_string())?
-            .map_err(|e| format!("redis: {e}"))?;
+        let r: (u64, u64) = bounded(pipe.query_async(&mut conn)).await?;
         Ok(r)
     }
 
@@ -185,10 +178,7 @@ impl Redis {
                 .arg(c.amount)
                 .arg(ttl_ms(c));
         }
-        let r: Vec<i64> = tokio::time::timeout(TIMEOUT, inv.invoke_async(&mut conn))
-            .await
-            .map_err(|_| "redis: timed out".to_string())?
-            .map_err(|e| format!("redis: {e}"))?;
+        let r: Vec<i64> = bounded(inv.invoke_async(&mut conn)).await?;
         match r.first() {
             Some(1) => Ok(Outcome::Admitted(
                 r[1..]
@@ -253,12 +243,19 @@ impl Redis {
                 .arg(*delta)
                 .arg(ttl_ms(c));
         }
-        let _: i64 = tokio::time::timeout(TIMEOUT, inv.invoke_async(&mut conn))
-            .await
-            .map_err(|_| "redis: timed out".to_string())?
-            .map_err(|e| format!("redis: {e}"))?;
+        let _: i64 = bounded(inv.invoke_async(&mut conn)).await?;
         Ok(())
     }
+}
+
+/// A Redis call under [`TIMEOUT`], its error as text.
+async fn bounded<T>(
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    tokio::time::timeout(TIMEOUT, call)
+        .await
+        .map_err(|_| "redis: timed out".to_string())?
+        .map_err(|e| format!("redis: {e}"))
 }
 
 /// A bucket untouched for two windows is full again; Redis may forget it.
