@@ -10,6 +10,8 @@ pub mod resource {
     include!(concat!(env!("OUT_DIR"), "/agora.resource.v1.rs"));
 }
 
+pub mod mcp_spec;
+
 #[cfg(feature = "xds")]
 /// Delta xDS envelope (`DeltaDiscoveryRequest` / `DeltaDiscoveryResponse`) and the ADS service.
 pub mod xds {

@@ -157,6 +157,10 @@ pub struct BackendIr {
     pub ai: Option<Arc<crate::llm::AiIr>>,
     /// An A2A agent.
     pub a2a: bool,
+    /// A virtual MCP server (answered by the proxy; no endpoints).
+    pub mcp: Option<Arc<crate::mcp::McpIr>>,
+    /// MCP passthrough: sessions sealed with the endpoint that issued them.
+    pub mcp_passthrough: bool,
 }
 
 /// Everything of a backend except its endpoints (built from the proto resource).
@@ -171,6 +175,8 @@ pub struct BackendSettings {
     pub h2c: bool,
     pub ai: Option<Arc<crate::llm::AiIr>>,
     pub a2a: bool,
+    pub mcp: Option<Arc<crate::mcp::McpIr>>,
+    pub mcp_passthrough: bool,
 }
 
 impl BackendIr {
@@ -194,12 +200,23 @@ impl BackendIr {
             h2c: s.h2c,
             ai: s.ai,
             a2a: s.a2a,
+            mcp: s.mcp,
+            mcp_passthrough: s.mcp_passthrough,
         }
     }
 
     /// Chooses a healthy endpoint. `hash` is the consistent-hash key of the request (when
     /// the backend hashes and the request carries the key); `exclude` is an endpoint to avoid
     /// if any other is healthy (the one a retry just failed on).
+    /// The endpoint at `addr`, if this backend has it and it is healthy (a pinned session).
+    pub fn endpoint(&self, addr: SocketAddr) -> Option<Arc<EndpointState>> {
+        let now = now_ms();
+        self.endpoints
+            .iter()
+            .find(|e| e.addr == addr && e.is_healthy(now))
+            .cloned()
+    }
+
     pub fn select(
         &self,
         hash: Option<u64>,

@@ -5,6 +5,7 @@ mod a2a;
 mod ctx;
 mod headers;
 mod llm;
+mod mcp;
 mod policy;
 mod respond;
 mod upstream;
@@ -114,7 +115,7 @@ impl ProxyHttp for Gateway {
             Decision::Proxy(plan) => {
                 if plan.backend.ai.is_some() {
                     body_follows = crate::policy::BodyFollows::Llm;
-                } else if plan.backend.a2a {
+                } else if plan.backend.a2a || plan.backend.mcp.is_some() {
                     body_follows = crate::policy::BodyFollows::JsonRpc;
                 }
                 if plan.backend.ai.is_some() {
@@ -165,6 +166,17 @@ impl ProxyHttp for Gateway {
                 ctx.body.limit = rule.max_body;
                 let buffer = rule.buffer_body;
                 let limit = rule.max_body;
+                if let Some(ir) = plan.backend.mcp.clone() {
+                    let scope = plan.backend.key.clone();
+                    ctx.route.plan = Some(plan);
+                    return mcp::serve(session, ctx, ir, &scope, &self.metrics).await;
+                }
+                if plan.backend.mcp_passthrough
+                    && let Err(body) = mcp::passthrough_request(session, ctx, &plan.backend.key)
+                {
+                    ctx.route.plan = Some(plan);
+                    return mcp::write_json(session, ctx, 404, &body, None).await;
+                }
                 let ai = plan.backend.ai.clone();
                 let is_a2a = plan.backend.a2a;
                 let declared = body::content_length(session.req_header());
@@ -324,7 +336,7 @@ impl ProxyHttp for Gateway {
         }
         llm_glue::upstream_request(ctx, req)?;
         a2a::upstream_request(ctx, req)?;
-        Ok(())
+        mcp::passthrough_upstream(ctx, req)
     }
 
     /// Sees the upstream's response header first: passive health, retry on status codes.
@@ -369,6 +381,7 @@ impl ProxyHttp for Gateway {
         }
         policy::response_headers(ctx, resp);
         a2a::response_header(ctx, resp, session.is_http2())?;
+        mcp::passthrough_response(ctx, resp)?;
         llm_glue::response_header(ctx, resp, session.is_http2())
     }
 

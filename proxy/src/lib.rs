@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod health;
 pub mod ir;
 pub mod llm;
+pub mod mcp;
 pub mod metrics;
 pub mod mirror;
 pub mod policy;

@@ -43,6 +43,10 @@ struct Args {
     /// Redis for global rate limits (`redis://HOST:PORT/DB`).
     #[arg(long, env = "AGORA_REDIS_URL")]
     redis: Option<String>,
+    /// Key sealing MCP session ids (64 hex digits or base64 of 32 bytes); every replica
+    /// needs the same one to resume each other's sessions.
+    #[arg(long, env = "AGORA_MCP_SESSION_KEY", hide_env_values = true)]
+    mcp_session_key: Option<String>,
     /// Admin listener (health, readiness, metrics, config dump).
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin: String,
@@ -101,6 +105,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     agora_proxy::policy::redis::init(args.redis.clone());
+    agora_proxy::mcp::session::init(args.mcp_session_key.as_deref())
+        .map_err(|e| anyhow::anyhow!("--mcp-session-key: {e}"))?;
     let store = Store::with_port_map(args.port_map.clone());
     let metrics = Arc::new(Metrics::new());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

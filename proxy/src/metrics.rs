@@ -31,6 +31,10 @@ pub struct Metrics {
     pub budget_cost: GaugeVec,
     /// A2A calls by method.
     pub a2a_requests: IntCounterVec,
+    /// MCP messages by method, resource type, target (server) and resource name.
+    pub mcp_requests: IntCounterVec,
+    /// Time to answer an MCP request, by method and target.
+    pub mcp_duration: HistogramVec,
 }
 
 /// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
@@ -173,8 +177,37 @@ impl Metrics {
             &["gateway", "route", "backend", "method", "status"],
         )
         .expect("valid metric");
+        let mcp_requests = IntCounterVec::new(
+            Opts::new(
+                "agora_mcp_requests_total",
+                "MCP messages, by method, resource type, server (target) and resource name",
+            ),
+            &[
+                "gateway",
+                "route",
+                "method",
+                "resource_type",
+                "server",
+                "resource",
+            ],
+        )
+        .expect("valid metric");
+        let mcp_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "agora_mcp_request_duration_seconds",
+                "Time to answer an MCP request (a streamed answer: until its end)",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["gateway", "route", "method", "server"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(a2a_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(mcp_requests.clone()),
+            Box::new(mcp_duration.clone()),
             Box::new(policy_denials.clone()),
             Box::new(prompt_guard.clone()),
             Box::new(budget_tokens.clone()),
@@ -211,6 +244,8 @@ impl Metrics {
             budget_tokens,
             budget_cost,
             a2a_requests,
+            mcp_requests,
+            mcp_duration,
         }
     }
 

@@ -257,6 +257,23 @@ impl PolicyCtx {
         Ok(())
     }
 
+    /// Runs the authorization rules that read `mcp` for one MCP operation on a tool, prompt
+    /// or resource (a call, or one item of a listing). The rules stay for the next
+    /// operation. `true`: allowed.
+    pub fn authorize_mcp(&self, req: RequestInfo<'_>, mcp: &serde_json::Value) -> bool {
+        if self.deferred_authz.is_empty() {
+            return true;
+        }
+        let uses = self
+            .deferred_authz
+            .iter()
+            .fold(Uses::default(), |u, a| u.union(a.uses()));
+        let mut attrs = attributes(&req, &self.identity, None);
+        attrs.mcp = Some(mcp);
+        let cel = attrs.context(uses);
+        self.deferred_authz.iter().all(|a| a.check(&cel).is_ok())
+    }
+
     /// Runs once an LLM request's body is read: checks the subject's budget, and takes the
     /// estimated input tokens from every token limit (the real usage settles both later).
     pub async fn admit_tokens(

@@ -1,5 +1,6 @@
 //! AgentgatewayBackend: what a route's `backendRef` of kind AgentgatewayBackend points at.
 
+use agora_proto::mcp_spec::McpSpec;
 use agora_providers::spec::{AiConfig, BackendPoliciesConfig};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -25,7 +26,7 @@ pub struct AgentgatewayBackendSpec {
     pub ai: Option<AiConfig>,
     /// MCP servers multiplexed behind one endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcp: Option<McpBackend>,
+    pub mcp: Option<McpSpec>,
     /// An A2A agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub a2a: Option<HostPort>,
@@ -46,42 +47,4 @@ pub struct HostPort {
     pub port: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct McpBackend {
-    pub targets: Vec<McpTarget>,
-}
-
-/// One MCP server: a static address, or Services picked by label selector.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct McpTarget {
-    pub name: String,
-    #[serde(default, rename = "static", skip_serializing_if = "Option::is_none")]
-    pub static_: Option<McpStaticTarget>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "super::open_object")]
-    pub selector: Option<serde_json::Value>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct McpStaticTarget {
-    pub host: String,
-    pub port: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// `StreamableHTTP` (default) or `SSE`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<McpProtocol>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub enum McpProtocol {
-    #[serde(rename = "StreamableHTTP")]
-    StreamableHttp,
-    #[serde(rename = "SSE")]
-    Sse,
 }

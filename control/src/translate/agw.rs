@@ -1,6 +1,7 @@
 //! AgentgatewayBackends → Backend resources: `ai` through the shared provider conversion
 //! (API keys from Secrets), `a2a` and `static` to a Service in the snapshot when the host is
-//! its cluster name, else to the host itself. `mcp` is refused until the MCP gateway lands.
+//! its cluster name, else to the host itself; `mcp` as written (the proxy resolves target
+//! hosts, cluster names included).
 //! Each object gets an Accepted status saying what is wrong, if anything.
 
 use agora_proto::resource as pb;
@@ -91,14 +92,12 @@ fn convert(
             message: format!("AgentgatewayBackend {k}: {e}"),
         })?;
         pb::backend::Kind::Ai(ai)
-    } else if spec.mcp.is_some() {
-        return Err(RefError {
-            reason: "UnsupportedProtocol",
-            message: format!(
-                "AgentgatewayBackend {k}: MCP backends are not served by this version yet; \
-                 requests routed here answer 500"
-            ),
-        });
+    } else if let Some(mcp) = &spec.mcp {
+        let mcp = mcp.to_proto("spec.mcp").map_err(|e| RefError {
+            reason: "InvalidTarget",
+            message: format!("AgentgatewayBackend {k}: {e}"),
+        })?;
+        pb::backend::Kind::Mcp(mcp)
     } else {
         let hp = spec
             .a2a

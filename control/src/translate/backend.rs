@@ -124,10 +124,14 @@ pub(super) fn resolve(
             message: format!("Service {svc_key} has no port {port}"),
         });
     }
-    let h2c = r.h2
-        || svc_port
-            .and_then(|p| p.app_protocol.as_deref())
-            .is_some_and(|a| a == "kubernetes.io/h2c");
+    let app_protocol = svc_port.and_then(|p| p.app_protocol.as_deref());
+    let h2c = r.h2 || app_protocol == Some("kubernetes.io/h2c");
+    // MCP servers (the appProtocol agentgateway users set) keep each session on the replica
+    // that issued it.
+    let mcp = matches!(
+        app_protocol,
+        Some("agentgateway.dev/mcp" | "kgateway.dev/mcp")
+    );
     let key = if r.h2 {
         format!("{svc_key}:{port}/grpc")
     } else {
@@ -145,6 +149,11 @@ pub(super) fn resolve(
                 http2: true,
                 ..Default::default()
             }),
+            app_protocol: if mcp {
+                pb::AppProtocol::Mcp
+            } else {
+                pb::AppProtocol::Http
+            } as i32,
             ..Default::default()
         });
     out.services.entry(svc_key.to_string()).or_default();

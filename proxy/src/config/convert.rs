@@ -386,6 +386,22 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
     if let Some(ai) = &b.ai {
         return super::convert_ai::ai_backend(b, ai, at, base);
     }
+    if let Some(mcp) = b.mcp.as_ref().filter(|m| !m.targets.is_empty()) {
+        if b.single.is_some() || !b.endpoints.is_empty() || b.a2a.is_some() {
+            return Err(Error::invalid(
+                format!("{at}.mcp"),
+                "an MCP backend with targets takes no `static`, `endpoints` or `a2a`",
+            ));
+        }
+        let mcp = mcp
+            .to_proto(&format!("{at}.mcp"))
+            .map_err(|e| Error::invalid(e.field, e.message))?;
+        return Ok(pb::Backend {
+            key: format!("backend/{}", b.name),
+            kind: Some(pb::backend::Kind::Mcp(mcp)),
+            ..Default::default()
+        });
+    }
     if b.policies.is_some() {
         return Err(Error::invalid(
             format!("{at}.policies"),
@@ -514,6 +530,8 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
         kind: Some(pb::backend::Kind::Static(pb::StaticBackend { endpoints })),
         app_protocol: if b.a2a.is_some() {
             pb::AppProtocol::A2a
+        } else if b.mcp.is_some() {
+            pb::AppProtocol::Mcp
         } else {
             pb::AppProtocol::Http
         } as i32,

@@ -363,6 +363,11 @@ pub struct BackendConfig {
     /// under `endpoints`.
     #[serde(default)]
     pub a2a: Option<A2aConfig>,
+    /// MCP (AgentgatewayBackend `spec.mcp`): with `targets`, a virtual MCP server fanning
+    /// out to them; without (`mcp: {}` plus `endpoints`), MCP passthrough that keeps each
+    /// session on the replica that issued it.
+    #[serde(default)]
+    pub mcp: Option<agora_proto::mcp_spec::McpSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]

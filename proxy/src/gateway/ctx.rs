@@ -27,6 +27,7 @@ pub struct RequestCtx {
     pub llm: LlmSlot,
     pub policy: crate::policy::PolicyCtx,
     pub a2a: super::a2a::A2aCtx,
+    pub mcp: super::mcp::McpCtx,
     pub outcome: Outcome,
     /// Released when the request ends (dropped with the context).
     pub inflight: Option<crate::server::InflightGuard>,
@@ -87,6 +88,7 @@ impl RequestCtx {
             llm: LlmSlot::default(),
             policy: Default::default(),
             a2a: Default::default(),
+            mcp: Default::default(),
             outcome: Outcome::default(),
             inflight: None,
         }

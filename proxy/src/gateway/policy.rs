@@ -11,7 +11,7 @@ use super::RequestCtx;
 use crate::error::Error;
 use crate::policy::{self, Admission, RequestInfo};
 
-fn info(session: &Session) -> (String, Option<std::net::SocketAddr>) {
+pub(super) fn info(session: &Session) -> (String, Option<std::net::SocketAddr>) {
     let host = crate::routing::hostname::request_host(session.req_header()).to_string();
     let source = session.client_addr().and_then(|a| a.as_inet()).copied();
     (host, source)

@@ -51,6 +51,7 @@ pub async fn peer(
     ctx: &mut RequestCtx,
     session: &Session,
 ) -> Result<Box<HttpPeer>, Error> {
+    let pin = super::mcp::peer_pin(ctx);
     let up = &mut ctx.upstream;
     up.release();
     if up.attempt > 0
@@ -90,8 +91,12 @@ pub async fn peer(
         ),
         _ => None,
     };
-    let ep = b
-        .select(hash, up.last_failed.as_ref())
+    let up = &mut ctx.upstream;
+    let pinned = pin
+        .filter(|a| up.last_failed.as_ref() != Some(a))
+        .and_then(|a| b.endpoint(a));
+    let ep = pinned
+        .or_else(|| b.select(hash, up.last_failed.as_ref()))
         .ok_or_else(|| Error::NoHealthyEndpoint(b.name.clone()))?;
     ep.inflight.fetch_add(1, Ordering::Relaxed);
     up.inflight = true;

@@ -91,7 +91,7 @@ pub fn request_host(req: &http::request::Parts) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn strip_port(h: &str) -> &str {
+pub fn strip_port(h: &str) -> &str {
     if h.starts_with('[') {
         // [v6]:port
         return h.split(']').next().map(|s| &h[..s.len() + 1]).unwrap_or(h);

@@ -50,11 +50,25 @@ pub(super) fn backend(
             },
         ));
     }
+    if let Some(pb::backend::Kind::Mcp(m)) = &b.kind {
+        let mcp = crate::mcp::McpIr::build(&b.key, m)?;
+        return Ok(BackendIr::new(
+            b.key.clone(),
+            Vec::new(),
+            BackendSettings {
+                mcp: Some(Arc::new(mcp)),
+                ..Default::default()
+            },
+        ));
+    }
     let mut endpoints = Vec::new();
     let eps = match &b.kind {
         Some(pb::backend::Kind::Static(s)) => s.endpoints.as_slice(),
-        Some(pb::backend::Kind::Ai(_)) => {
-            return Err(Error::invalid(&b.key, "AI backend on the static path"));
+        Some(pb::backend::Kind::Ai(_) | pb::backend::Kind::Mcp(_)) => {
+            return Err(Error::invalid(
+                &b.key,
+                "AI or MCP backend on the static path",
+            ));
         }
         Some(pb::backend::Kind::Service(sb)) => {
             // Ready workloads of the Service that serve its port; none means 503s.
@@ -103,6 +117,7 @@ pub(super) fn backend(
         }
     }
     let a2a = b.app_protocol == pb::AppProtocol::A2a as i32;
+    let mcp_passthrough = b.app_protocol == pb::AppProtocol::Mcp as i32;
     let lb = match &b.load_balancing {
         // An agent's conversations stay on one replica (by context or task id).
         None if a2a => LbMode::ConsistentHash(HashOn::Protocol),
@@ -171,6 +186,8 @@ pub(super) fn backend(
             h2c: pool.http2,
             ai: None,
             a2a,
+            mcp: None,
+            mcp_passthrough,
         },
     ))
 }
