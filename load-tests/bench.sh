@@ -12,8 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 ROUNDS="${ROUNDS:-1}"
-CONCURRENCY="${CONCURRENCY:-16 64}"
-BODY_SIZES="${BODY_SIZES:-1024 16384}"
+CONCURRENCY="${CONCURRENCY:-$LT_DEFAULT_CONCURRENCY}"
+BODY_SIZES="${BODY_SIZES:-$LT_DEFAULT_BODY_SIZES}"
 OHA_THREADS="${OHA_THREADS:-}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 RESULTS_DIR="$LT_DIR/results"
@@ -65,6 +65,11 @@ lt_log "using $OHA ($OHA_VERSION)"
 lt_init
 if [[ "$SKIP_BUILD" != 1 ]]; then
     lt_build agora-proxy agora-mock-upstream
+    if [[ "$SCENARIO" == mcp ]]; then
+        lt_log "cargo bench -p agora-proxy --bench mcp_session --no-run"
+        (cd "$REPO_ROOT" && cargo bench -p agora-proxy --bench mcp_session --no-run) ||
+            lt_die "building the mcp_session bench failed"
+    fi
 fi
 lt_start_mock
 lt_start_redis
@@ -81,27 +86,38 @@ MANIFEST="$RAW_DIR/manifest.tsv"
 for size in $BODY_SIZES; do
     lt_make_body "$size" "$LT_WORK/body-$size.json"
 done
+read -r first_conc _ <<<"$CONCURRENCY"
+read -r first_size _ <<<"$BODY_SIZES"
+if [[ "$SCENARIO" == mcp ]]; then
+    # An MCP session on each side; the benchmark's request must get the echo answer.
+    lt_mcp_setup "$LT_WORK/body-$first_size.json"
+fi
 
-# oha_cmd URL CONC BODY_FILE SECONDS: sets OHA_CMD to one bounded oha run
+# oha_cmd KIND CONC BODY_FILE SECONDS: sets OHA_CMD to one bounded oha run against the
+# upstream (KIND direct) or through the proxy (KIND proxy), with that side's headers
 # (hard timeout 30 s past the run; `timeout` forwards SIGTERM to oha).
 oha_cmd() {
-    local url=$1 conc=$2 body=$3 secs=$4
+    local kind=$1 conc=$2 body=$3 secs=$4 url side=()
+    if [[ "$kind" == proxy ]]; then
+        url="$PROXY_URL" side=("${LT_PROXY_HEADERS[@]}")
+    else
+        url="$MOCK_URL" side=("${LT_DIRECT_HEADERS[@]}")
+    fi
     OHA_CMD=(timeout --kill-after=5 $((secs + 30))
         "$OHA" -z "${secs}s" -c "$conc" -m POST -D "$body" -T application/json
-        "${LT_HEADERS[@]}" --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url")
+        "${LT_HEADERS[@]}" "${side[@]}" --no-tui "${OHA_JSON[@]}" "${OHA_EXTRA[@]}" "$url")
 }
 
 # measure KIND CONC SIZE ROUND: runs oha; for proxy runs also records the proxy's
 # CPU ticks (utime+stime delta) and peak VmRSS sampled every 0.2 s.
 measure() {
-    local kind=$1 conc=$2 size=$3 round=$4 url out cpu0 cpu1 peak=0 rss oha_pid rc=0
-    if [[ "$kind" == proxy ]]; then url="$PROXY_URL"; else url="$MOCK_URL"; fi
+    local kind=$1 conc=$2 size=$3 round=$4 out cpu0 cpu1 peak=0 rss oha_pid rc=0
     out="$RAW_DIR/$kind-c$conc-b$size-r$round.json"
     kill -0 "$PROXY_PID" 2>/dev/null || lt_die "proxy died (see log below)$(tail -n 20 "$LT_WORK/proxy.log")"
     kill -0 "$MOCK_PID" 2>/dev/null || lt_die "mock upstream died"
 
     cpu0="$(lt_cpu_ticks "$PROXY_PID")"
-    oha_cmd "$url" "$conc" "$LT_WORK/body-$size.json" "$DURATION"
+    oha_cmd "$kind" "$conc" "$LT_WORK/body-$size.json" "$DURATION"
     "${OHA_CMD[@]}" >"$out" 2>"$out.stderr" &
     oha_pid=$!
     lt_track "$oha_pid"
@@ -128,18 +144,16 @@ measure() {
             "$out" 2>/dev/null || echo '?')")"
 }
 
-read -r first_conc _ <<<"$CONCURRENCY"
-read -r first_size _ <<<"$BODY_SIZES"
-# warm_up KIND URL: a short unrecorded run so pools and caches are warm.
+# warm_up KIND: a short unrecorded run so pools and caches are warm.
 warm_up() {
     local out="$LT_WORK/warmup-$1.json"
-    oha_cmd "$2" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP"
+    oha_cmd "$1" "$first_conc" "$LT_WORK/body-$first_size.json" "$WARMUP"
     "${OHA_CMD[@]}" >"$out" 2>"$out.stderr" || lt_die "warm-up ($1) failed: $(cat "$out.stderr")"
 }
 if ((WARMUP > 0)); then
     lt_log "warm-up ${WARMUP}s direct + ${WARMUP}s proxy (c=$first_conc, body=$first_size)"
-    warm_up direct "$MOCK_URL"
-    warm_up proxy "$PROXY_URL"
+    warm_up direct
+    warm_up proxy
 fi
 
 n_cases=$(($(wc -w <<<"$CONCURRENCY") * $(wc -w <<<"$BODY_SIZES")))
@@ -152,6 +166,19 @@ for ((round = 1; round <= ROUNDS; round++)); do
         done
     done
 done
+
+# mcp: the cost of sealing and opening a session id, measured while nothing else runs.
+REPORT_EXTRA=()
+if [[ "$SCENARIO" == mcp ]]; then
+    session_bench="$RAW_DIR/mcp-session.txt"
+    lt_log "cargo bench -p agora-proxy --bench mcp_session"
+    (cd "$REPO_ROOT" && timeout --kill-after=5 600 cargo bench -p agora-proxy --bench mcp_session) \
+        >"$session_bench" 2>"$LT_WORK/mcp-session.log" ||
+        lt_die "the mcp_session bench failed: $(tail -n 20 "$LT_WORK/mcp-session.log")"
+    grep -v '=' "$session_bench" >&2 || true
+    REPORT_EXTRA+=(--latency-us --session-bench "$session_bench"
+        --meta "mcp=per side: initialize + notifications/initialized (curl), then oha POSTs tools/call of echo (text \"hi\") with mcp-session-id and mcp-protocol-version $LT_MCP_VERSION; the proxy is a virtual MCP server with one Streamable HTTP target (the mock), AGORA_MCP_SESSION_KEY fixed")
+fi
 
 git_rev="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]]; then git_rev+="-dirty"; fi
@@ -166,5 +193,6 @@ python3 "$LT_DIR/report.py" --manifest "$MANIFEST" --out "$REPORT" --clk-tck "$C
     --meta "machine=${cpu_model:-unknown}, $(nproc) CPUs, $(uname -sr)" \
     --meta "load generator=$OHA_VERSION${OHA_THREADS:+, $OHA_THREADS worker thread(s)}" \
     --meta "setup=proxy --threads $PROXY_THREADS $([[ "${ACCESS_LOG:-0}" == 1 ]] && echo "with access log" || echo --no-access-log); mock upstream --threads $MOCK_THREADS; POST application/json, keep-alive" \
-    --meta "runs=${DURATION}s each, $ROUNDS round(s), warm-up ${WARMUP}s, direct and proxy interleaved"
+    --meta "runs=${DURATION}s each, $ROUNDS round(s), warm-up ${WARMUP}s, direct and proxy interleaved" \
+    "${REPORT_EXTRA[@]}"
 lt_log "wrote $REPORT (raw oha JSON in $RAW_DIR)"

@@ -16,6 +16,7 @@ VUS="${VUS:-16}"
 DURATION="${DURATION:-10s}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 
+[[ "$SCENARIO" != mcp ]] || lt_die "k6.sh does not open MCP sessions; use SCENARIO=mcp load-tests/bench.sh"
 [[ "$VUS" =~ ^[1-9][0-9]*$ ]] || lt_die "VUS must be a positive whole number, got '$VUS'"
 [[ "$DURATION" =~ ^([0-9]+)s?$ ]] || lt_die "DURATION must be whole seconds like 10 or 10s, got '$DURATION'"
 DURATION_S="${BASH_REMATCH[1]}"

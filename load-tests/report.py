@@ -11,6 +11,10 @@ oha JSON facts used (checked against oha 1.16 `--output-format json`):
   statusCodeDistribution             {"200": n, ...} completed responses
   errorDistribution                  {"aborted due to deadline": n, ...}
   latencyPercentiles.p50 / .p99      seconds, over completed responses
+
+--latency-us adds a table of the latency the proxy adds, in µs; --session-bench FILE adds
+the key=value lines printed by `cargo bench -p agora-proxy --bench mcp_session` (the cost
+of sealing and opening an MCP session id).
 """
 
 from __future__ import annotations
@@ -168,12 +172,60 @@ def build_table(runs: list[Run], clk_tck: int) -> tuple[list[str], list[str]]:
     return lines, warnings
 
 
+def latency_table(runs: list[Run]) -> list[str]:
+    """Per case: direct and proxy p50/p99 (medians over rounds) and the difference, in µs."""
+    cases: dict[tuple[int, int], dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        cases[(r.conc, r.size)][r.kind].append(r)
+    us = lambda ms: None if ms is None else ms * 1000.0
+    lines = [
+        "| conc | body | direct p50 µs | proxy p50 µs | added p50 µs | direct p99 µs | proxy p99 µs | added p99 µs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (conc, size), kinds in sorted(cases.items()):
+        d, p = kinds.get("direct", []), kinds.get("proxy", [])
+        row = [str(conc), f"{size} B"]
+        for pick in (lambda r: r.p50_ms, lambda r: r.p99_ms):
+            dv, pv = us(median(pick(r) for r in d)), us(median(pick(r) for r in p))
+            added = pv - dv if dv is not None and pv is not None else None
+            row += [fmt(dv, 0), fmt(pv, 0), fmt_signed(added, 0)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def session_section(path: str) -> list[str]:
+    """The mcp_session bench's key=value lines as a table."""
+    kv: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            key, sep, value = line.strip().partition("=")
+            if sep and key.isidentifier():
+                kv[key] = value
+    for need in ("seal_ns", "open_ns", "id_bytes"):
+        if need not in kv:
+            raise SystemExit(f"{path}: no {need}= line (did the mcp_session bench run?)")
+    return [
+        "## MCP session id: seal / open",
+        "",
+        f"`cargo bench -p agora-proxy --bench mcp_session`: a session of {kv.get('targets', '?')} "
+        "Streamable HTTP targets (32-hex upstream session ids, ip:port endpoints) and a client's "
+        "`initialize` params, XChaCha20-Poly1305 + URL-safe base64; median of 5 rounds, "
+        f"{int(kv.get('ops', '0')):,} operations each way. Aim: < 5 µs.",
+        "",
+        "| seal ns/op | open ns/op | id bytes | sealed state JSON bytes |",
+        "|---:|---:|---:|---:|",
+        f"| {kv['seal_ns']} | {kv['open_ns']} | {kv['id_bytes']} | {kv.get('state_json_bytes', 'n/a')} |",
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--clk-tck", type=int, default=100)
     ap.add_argument("--meta", action="append", default=[], help="KEY=VALUE shown above the table")
+    ap.add_argument("--latency-us", action="store_true", help="add the added-latency table in µs")
+    ap.add_argument("--session-bench", help="output of the mcp_session bench to add")
     args = ap.parse_args()
 
     runs: list[Run] = []
@@ -201,6 +253,18 @@ def main() -> int:
     ]
     if warnings:
         out += ["", "**Warnings**", ""] + [f"- {w}" for w in warnings]
+    if args.latency_us:
+        out += [
+            "",
+            "## Added latency",
+            "",
+            "Proxy minus direct, medians over rounds, in µs (c=1 is the latency a lone client "
+            "sees added).",
+            "",
+            *latency_table(runs),
+        ]
+    if args.session_bench:
+        out += ["", *session_section(args.session_bench)]
     text = "\n".join(out) + "\n"
     sys.stdout.write(text)
     if args.out:

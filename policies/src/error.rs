@@ -23,6 +23,10 @@ pub enum Error {
         reason: String,
         realm: String,
     },
+    /// No valid bearer token for an MCP resource (401); the challenge names the resource's
+    /// RFC 9728 metadata, where MCP clients learn which authorization server to use.
+    #[error("authentication failed: {reason}")]
+    McpUnauthenticated { reason: String, metadata: String },
     /// An authorization rule denied the request (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -49,7 +53,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::Config { .. } => 500,
-            Error::Unauthenticated { .. } => 401,
+            Error::Unauthenticated { .. } | Error::McpUnauthenticated { .. } => 401,
             Error::Forbidden(_) | Error::PromptRejected(_) => 403,
             Error::RateLimited { .. } => 429,
             Error::Unavailable(_) => 503,
@@ -76,6 +80,14 @@ impl Error {
                 };
                 vec![("www-authenticate", v)]
             }
+            Error::McpUnauthenticated { reason, metadata } => vec![(
+                "www-authenticate",
+                format!(
+                    "Bearer resource_metadata=\"{metadata}\", error=\"invalid_token\", \
+                     error_description=\"{}\"",
+                    reason.replace('"', "'")
+                ),
+            )],
             Error::RateLimited {
                 limit, retry_after, ..
             } => {

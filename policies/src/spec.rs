@@ -4,6 +4,8 @@
 
 pub mod convert;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// `spec.traffic`.
@@ -366,6 +368,40 @@ pub struct RetryConfig {
 pub struct BackendPolicyConfig {
     #[serde(default)]
     pub ai: Option<AiPolicyConfig>,
+    /// MCP authentication and authorization of an MCP backend's routes.
+    #[serde(default)]
+    pub mcp: Option<McpPolicyConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpPolicyConfig {
+    /// OAuth 2.1 resource server per the MCP spec: bearer JWTs validated against the
+    /// issuer's keys, 401s pointing at the RFC 9728 metadata the gateway serves.
+    #[serde(default)]
+    pub authentication: Option<McpAuthenticationConfig>,
+    /// Rules over `mcp.tool.name`, `mcp.prompt.name`, `mcp.resource.name` (and `jwt`, …):
+    /// listings show only what they allow; calls they deny get a JSON-RPC error.
+    #[serde(default)]
+    pub authorization: Option<AuthorizationConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpAuthenticationConfig {
+    /// The authorization server (token issuer).
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub jwks: JwksConfig,
+    #[serde(default)]
+    pub mode: AuthModeConfig,
+    /// More protected resource metadata fields (RFC 9728 names, e.g. `scopes_supported`,
+    /// `resource_documentation`).
+    #[serde(default)]
+    pub resource_metadata: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

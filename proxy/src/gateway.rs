@@ -98,6 +98,15 @@ impl ProxyHttp for Gateway {
         let tls = ir.binds.get(&port).is_some_and(|b| b.tls);
         ctx.route.gateway = ir.gateway.clone();
         ctx.route.tls = tls;
+        if session
+            .req_header()
+            .uri
+            .path()
+            .starts_with(policy::WELL_KNOWN_RESOURCE)
+            && let Some(meta) = mcp::resource_metadata(session, &ir, port, tls)
+        {
+            return mcp::write_json(session, ctx, 200, &meta, None).await;
+        }
         let arrival = Arrival {
             port,
             tls,

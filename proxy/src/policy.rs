@@ -177,7 +177,17 @@ impl PolicyCtx {
             self.response_headers.extend(c.response_headers(origin));
         }
         if let Some(j) = &eff.jwt {
-            self.identity.jwt = j.authenticate(headers)?;
+            self.identity.jwt = j.authenticate(headers).map_err(|e| match e {
+                // MCP clients learn from the challenge where the resource metadata is (the
+                // glue fills in the URL).
+                PolicyError::Unauthenticated { reason, .. } if j.is_mcp() => {
+                    PolicyError::McpUnauthenticated {
+                        reason,
+                        metadata: String::new(),
+                    }
+                }
+                e => e,
+            })?;
         }
         if let Some(k) = &eff.api_key {
             self.identity.api_key = k.authenticate(headers)?;

@@ -63,30 +63,29 @@ fn convert(
     if p.spec.frontend.is_some() {
         return Err("spec.frontend is not supported by this version of agora".into());
     }
-    let traffic = match &p.spec.traffic {
-        Some(v) => {
-            let t: TrafficConfig =
-                serde_json::from_value(v.clone()).map_err(|e| format!("spec.traffic: {e}"))?;
-            Some(
-                convert::traffic(&t, "spec.traffic", &mut ClusterSecrets { s, ns })
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-        None => None,
-    };
-    let guard = match &p.spec.backend {
-        Some(v) => {
-            let b: BackendPolicyConfig =
-                serde_json::from_value(v.clone()).map_err(|e| format!("spec.backend: {e}"))?;
-            b.ai.and_then(|a| a.prompt_guard)
-                .map(|g| convert::prompt_guard(&g, "spec.backend.ai.promptGuard"))
-                .transpose()
-                .map_err(|e| e.to_string())?
-        }
-        None => None,
-    };
+    let traffic: Option<TrafficConfig> = p
+        .spec
+        .traffic
+        .as_ref()
+        .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("spec.traffic: {e}")))
+        .transpose()?;
+    let backend: Option<BackendPolicyConfig> = p
+        .spec
+        .backend
+        .as_ref()
+        .map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("spec.backend: {e}")))
+        .transpose()?;
+    let (traffic, guard) = convert::sections(
+        traffic.as_ref(),
+        backend.as_ref(),
+        "spec",
+        &mut ClusterSecrets { s, ns },
+    )
+    .map_err(|e| e.to_string())?;
     if traffic.is_none() && guard.is_none() {
-        return Err("the policy sets nothing (spec.traffic or spec.backend.ai)".into());
+        return Err(
+            "the policy sets nothing (spec.traffic, spec.backend.ai or spec.backend.mcp)".into(),
+        );
     }
     Ok((traffic, guard))
 }

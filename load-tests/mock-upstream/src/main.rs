@@ -1,7 +1,9 @@
 //! A small, fast HTTP/1.1 keep-alive mock upstream for benchmarks.
 //!
 //! Plain tokio, no HTTP library: every request (any method, any path) gets
-//! `200 OK` with a tiny JSON body reporting how many body bytes were received.
+//! `200 OK` with a tiny JSON body reporting how many body bytes were received;
+//! paths ending in `/chat/completions` or `/messages` get LLM answers (`llm.rs`),
+//! and paths ending in `/mcp` a minimal MCP server over Streamable HTTP (`mcp.rs`).
 //! Request bodies (`Content-Length` or `Transfer-Encoding: chunked`) are read
 //! and discarded. Pipelined requests are answered in order and their responses
 //! are batched into one write. Malformed requests get `400` and the connection
@@ -15,9 +17,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Largest request head (request line + headers) we accept.
 mod llm;
+mod mcp;
 
+/// Largest request head (request line + headers) we accept.
 const MAX_HEAD: usize = 64 * 1024;
 /// Most header lines we accept in one request.
 const MAX_HEADERS: usize = 128;
@@ -27,6 +30,8 @@ const MAX_CHUNK_LINE: usize = 4096;
 const READ_CHUNK: usize = 16 * 1024;
 /// Flush pending pipelined responses once they exceed this.
 const MAX_PENDING_OUT: usize = 64 * 1024;
+/// Most body bytes kept for an MCP request (the rest is read and discarded).
+const MAX_MCP_BODY: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -61,22 +66,46 @@ struct Head {
     body: Body,
     /// The connection must be closed after answering.
     close: bool,
-    /// `HEAD` request: the response carries no body.
-    head_method: bool,
+    method: Method,
     /// Client sent `Expect: 100-continue`.
     expect_continue: bool,
     /// What kind of answer the path asks for.
     api: Api,
+    /// The request carries an `Mcp-Session-Id` header.
+    mcp_session: bool,
 }
 
-/// The answer a request path selects: a small JSON document, or an LLM API imitation
+/// The request methods the answers tell apart (`HEAD`: the response carries no body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Head,
+    Post,
+    Delete,
+    Other,
+}
+
+impl Method {
+    fn of(m: &[u8]) -> Self {
+        match m {
+            b"GET" => Self::Get,
+            b"HEAD" => Self::Head,
+            b"POST" => Self::Post,
+            b"DELETE" => Self::Delete,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The answer a request path selects: a small JSON document, an LLM API imitation
 /// (OpenAI chat completions, Anthropic messages), JSON or SSE depending on the body's
-/// `"stream":true`.
+/// `"stream":true`, or an MCP server (Streamable HTTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {
     Plain,
     Chat,
     Messages,
+    Mcp,
 }
 
 fn api_of(target: &[u8]) -> Api {
@@ -85,6 +114,8 @@ fn api_of(target: &[u8]) -> Api {
         Api::Chat
     } else if path.ends_with(b"/messages") {
         Api::Messages
+    } else if path.ends_with(b"/mcp") {
+        Api::Mcp
     } else {
         Api::Plain
     }
@@ -184,6 +215,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
+    let mut mcp_session = false;
     let mut headers = 0usize;
 
     loop {
@@ -248,6 +280,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case(b"mcp-session-id") {
+            mcp_session = !value.is_empty();
         }
     }
 
@@ -269,9 +303,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
         consumed: pos,
         body,
         close,
-        head_method: method == b"HEAD",
+        method: Method::of(method),
         expect_continue: expect_continue && body != Body::None,
         api: api_of(target),
+        mcp_session,
     }))
 }
 
@@ -288,18 +323,29 @@ enum ChunkState {
     Done,
 }
 
-/// Incremental decoder for a chunked body; counts (and discards) data bytes.
+/// Incremental decoder for a chunked body; counts data bytes, and keeps the first
+/// `keep` of them in `data` (the rest is discarded).
 #[derive(Debug)]
 struct ChunkDecoder {
     state: ChunkState,
     body_bytes: u64,
+    keep: usize,
+    data: Vec<u8>,
 }
 
 impl ChunkDecoder {
+    /// A decoder that keeps no data.
+    #[cfg(test)]
     fn new() -> Self {
+        Self::keeping(0)
+    }
+
+    fn keeping(keep: usize) -> Self {
         Self {
             state: ChunkState::Size,
             body_bytes: 0,
+            keep,
+            data: Vec::new(),
         }
     }
 
@@ -340,7 +386,10 @@ impl ChunkDecoder {
                     }
                     let take = avail.min(left);
                     // `take <= avail`, which came from a usize.
-                    pos += usize::try_from(take).map_err(|_| ParseError::BadChunk)?;
+                    let n = usize::try_from(take).map_err(|_| ParseError::BadChunk)?;
+                    let room = self.keep.saturating_sub(self.data.len()).min(n);
+                    self.data.extend_from_slice(&buf[pos..pos + room]);
+                    pos += n;
                     self.body_bytes += take;
                     self.state = if take == left {
                         ChunkState::DataEnd
@@ -531,6 +580,13 @@ impl Conn {
             }
 
             let mut stream = false;
+            // The body of an MCP request, which its answer depends on.
+            let mut kept = Vec::new();
+            let keep = if head.api == Api::Mcp {
+                MAX_MCP_BODY
+            } else {
+                0
+            };
             let received = match head.body {
                 Body::None => 0,
                 Body::Length(n) => {
@@ -538,9 +594,11 @@ impl Conn {
                     loop {
                         let avail = self.pending().len();
                         let take = usize::try_from(left).map_or(avail, |l| l.min(avail));
-                        if head.api != Api::Plain && !stream {
+                        if matches!(head.api, Api::Chat | Api::Messages) && !stream {
                             stream = contains(&self.pending()[..take], STREAM_FLAG);
                         }
+                        let room = keep.saturating_sub(kept.len()).min(take);
+                        kept.extend_from_slice(&self.pending()[..room]);
                         self.pos += take;
                         left -= take as u64;
                         if left == 0 {
@@ -553,7 +611,7 @@ impl Conn {
                     n
                 }
                 Body::Chunked => {
-                    let mut dec = ChunkDecoder::new();
+                    let mut dec = ChunkDecoder::keeping(keep);
                     loop {
                         match dec.feed(self.pending()) {
                             Ok(used) => self.pos += used,
@@ -566,12 +624,18 @@ impl Conn {
                             return Ok(());
                         }
                     }
+                    kept = dec.data;
                     dec.body_bytes
                 }
             };
 
+            let with_body = head.method != Method::Head;
             match head.api {
-                Api::Plain => write_ok(&mut self.out, received, head.close, !head.head_method),
+                Api::Plain => write_ok(&mut self.out, received, head.close, with_body),
+                Api::Mcp => {
+                    let answer = mcp::answer(head.method, head.mcp_session, &kept);
+                    mcp::write(&mut self.out, &answer, head.close, with_body);
+                }
                 api => llm::write(&mut self.out, api == Api::Chat, stream, head.close),
             }
             if head.close {
@@ -731,7 +795,8 @@ mod tests {
         assert_eq!(h.consumed, req.len());
         assert_eq!(h.body, Body::None);
         assert!(!h.close);
-        assert!(!h.head_method);
+        assert_eq!(h.method, Method::Get);
+        assert!(!h.mcp_session);
     }
 
     #[test]
@@ -761,7 +826,7 @@ mod tests {
         assert!(head(b"GET / HTTP/1.0\r\n\r\n").close);
         assert!(!head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").close);
         assert!(head(b"GET / HTTP/1.1\r\nConnection: foo, CLOSE\r\n\r\n").close);
-        assert!(head(b"HEAD / HTTP/1.1\r\n\r\n").head_method);
+        assert_eq!(head(b"HEAD / HTTP/1.1\r\n\r\n").method, Method::Head);
     }
 
     #[test]
@@ -934,5 +999,78 @@ mod tests {
         assert_eq!(bodies, ["3", "0", "4"], "{text}");
         assert!(text.contains("HTTP/1.1 400 Bad Request"), "{text}");
         assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3);
+    }
+
+    #[test]
+    fn mcp_paths_and_kept_chunked_bodies() {
+        assert_eq!(api_of(b"/mcp"), Api::Mcp);
+        assert_eq!(api_of(b"/a/mcp?x=1"), Api::Mcp);
+        assert_eq!(api_of(b"/mcp/x"), Api::Plain);
+        let h = head(b"DELETE /mcp HTTP/1.1\r\nMcp-Session-Id: ab\r\n\r\n");
+        assert_eq!(
+            (h.method, h.api, h.mcp_session),
+            (Method::Delete, Api::Mcp, true)
+        );
+
+        let mut dec = ChunkDecoder::keeping(7);
+        dec.feed(b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n").unwrap();
+        assert!(dec.is_done());
+        assert_eq!((dec.data.as_slice(), dec.body_bytes), (&b"hellowo"[..], 10));
+    }
+
+    /// End to end over loopback: initialize, then a chunked tools/call split across writes
+    /// (carrying the session id), a notification and a GET, pipelined on one connection.
+    #[tokio::test]
+    async fn serves_mcp() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(Conn::new(s).serve());
+            }
+        });
+
+        let init = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#;
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi there"}}}"#;
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let mut req = format!(
+            "POST /mcp HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            init.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(init);
+        req.extend_from_slice(
+            b"POST /mcp HTTP/1.1\r\nMcp-Session-Id: s1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let (a, b) = call.split_at(40);
+        req.extend_from_slice(format!("{:x}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(&req).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut rest = format!("\r\n{:x}\r\n", b.len()).into_bytes();
+        rest.extend_from_slice(b);
+        rest.extend_from_slice(b"\r\n0\r\n\r\n");
+        rest.extend_from_slice(
+            format!(
+                "POST /mcp HTTP/1.1\r\nMcp-Session-Id: s1\r\nContent-Length: {}\r\n\r\n",
+                note.len()
+            )
+            .as_bytes(),
+        );
+        rest.extend_from_slice(note);
+        rest.extend_from_slice(b"GET /mcp HTTP/1.1\r\nConnection: close\r\n\r\n");
+        c.write_all(&rest).await.unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.unwrap();
+        let text = String::from_utf8(got).unwrap();
+        let statuses: Vec<&str> = text
+            .match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &text[i + 9..i + 12])
+            .collect();
+        assert_eq!(statuses, ["200", "200", "202", "405"], "{text}");
+        assert_eq!(text.matches("mcp-session-id: ").count(), 1, "{text}");
+        assert!(text.contains(r#""protocolVersion":"2025-06-18""#), "{text}");
+        assert!(text.contains(r#""text":"hi there""#), "{text}");
     }
 }

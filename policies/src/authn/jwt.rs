@@ -139,6 +139,8 @@ pub struct JwtAuth {
     /// Tokens already validated, with their claims, until they expire (at most
     /// [`CACHE_TTL`]): clients send the same token on every request.
     cache: Mutex<HashMap<String, (Arc<Claims>, u64)>>,
+    /// MCP authentication: the protected resource metadata's extra fields (RFC 9728).
+    mcp_metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How long a validated token is trusted without checking it again.
@@ -176,11 +178,44 @@ impl JwtAuth {
                 keys,
             });
         }
+        let mcp_metadata = match j.mcp_resource_metadata.as_str() {
+            "" => None,
+            m => Some(serde_json::from_str(m).map_err(|e| format!("MCP resource metadata: {e}"))?),
+        };
         Ok(JwtAuth {
             mode: Mode::from_pb(j.mode),
             providers,
             cache: Mutex::default(),
+            mcp_metadata,
         })
+    }
+
+    /// The RFC 9728 protected resource metadata of MCP authentication for the resource at
+    /// `resource` (the URL clients reach it by); `None` unless MCP authentication is on.
+    pub fn mcp_metadata(&self, resource: &str) -> Option<serde_json::Value> {
+        let extra = self.mcp_metadata.as_ref()?;
+        let mut m = serde_json::Map::new();
+        m.insert("resource".into(), resource.into());
+        m.insert(
+            "authorization_servers".into(),
+            self.providers
+                .iter()
+                .map(|p| serde_json::Value::from(p.issuer.clone()))
+                .collect(),
+        );
+        m.insert(
+            "bearer_methods_supported".into(),
+            serde_json::json!(["header"]),
+        );
+        for (k, v) in extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Some(serde_json::Value::Object(m))
+    }
+
+    /// Whether a 401 must name the MCP resource metadata.
+    pub fn is_mcp(&self) -> bool {
+        self.mcp_metadata.is_some()
     }
 
     /// Validates the bearer token: `Ok(Some(claims))`, `Ok(None)` when no token was sent and

@@ -278,7 +278,66 @@ fn jwt(j: &JwtConfig, at: &str) -> Result<pb::JwtAuthentication> {
     Ok(pb::JwtAuthentication {
         mode: mode(j.mode),
         providers,
+        mcp_resource_metadata: String::new(),
     })
+}
+
+/// Converts a policy's `traffic` and `backend` sections (`at` is the spec's path): the
+/// request-path policy (with `backend.mcp` folded in: its authentication is a JWT check whose
+/// 401s name the resource metadata, its authorization the policy's rules) and the prompt
+/// guard. `Ok((None, None))`: the policy sets nothing.
+pub fn sections(
+    traffic: Option<&TrafficConfig>,
+    backend: Option<&BackendPolicyConfig>,
+    at: &str,
+    secrets: &mut dyn Secrets,
+) -> Result<(Option<pb::TrafficPolicy>, Option<pb::PromptGuard>)> {
+    let mut out = traffic
+        .map(|t| self::traffic(t, &format!("{at}.traffic"), secrets))
+        .transpose()?;
+    let guard = backend
+        .and_then(|b| b.ai.as_ref())
+        .and_then(|a| a.prompt_guard.as_ref())
+        .map(|g| prompt_guard(g, &format!("{at}.backend.ai.promptGuard")))
+        .transpose()?;
+    if let Some(m) = backend.and_then(|b| b.mcp.as_ref()) {
+        let at = format!("{at}.backend.mcp");
+        let t = out.get_or_insert_with(Default::default);
+        if let Some(a) = &m.authentication {
+            if t.jwt.is_some() {
+                return Err(invalid(
+                    format!("{at}.authentication"),
+                    "the policy also sets traffic.jwtAuthentication; set one",
+                ));
+            }
+            let cfg = JwtConfig {
+                mode: a.mode,
+                providers: vec![JwtProviderConfig {
+                    issuer: a.issuer.clone(),
+                    audiences: a.audiences.clone(),
+                    jwks: a.jwks.clone(),
+                }],
+            };
+            let mut j = jwt(&cfg, &format!("{at}.authentication"))?;
+            j.mcp_resource_metadata =
+                serde_json::to_string(&a.resource_metadata).unwrap_or_else(|_| "{}".into());
+            t.jwt = Some(j);
+        }
+        if let Some(a) = &m.authorization {
+            if t.authorization.is_some() {
+                return Err(invalid(
+                    format!("{at}.authorization"),
+                    "the policy also sets traffic.authorization; set one",
+                ));
+            }
+            let wrapped = TrafficConfig {
+                authorization: Some(a.clone()),
+                ..Default::default()
+            };
+            t.authorization = self::traffic(&wrapped, &at, secrets)?.authorization;
+        }
+    }
+    Ok((out, guard))
 }
 
 fn api_keys(

@@ -47,20 +47,13 @@ pub fn policy(
     cfg: &LocalConfig,
     gateway: &str,
 ) -> Result<Vec<pb::Policy>> {
-    let traffic = p
-        .traffic
-        .as_ref()
-        .map(|t| convert::traffic(t, &format!("{at}.traffic"), &mut LocalSecrets))
-        .transpose()
-        .map_err(config_error)?;
-    let prompt_guard = p
-        .backend
-        .as_ref()
-        .and_then(|b| b.ai.as_ref())
-        .and_then(|a| a.prompt_guard.as_ref())
-        .map(|g| convert::prompt_guard(g, &format!("{at}.backend.ai.promptGuard")))
-        .transpose()
-        .map_err(config_error)?;
+    let (traffic, prompt_guard) = convert::sections(
+        p.traffic.as_ref(),
+        p.backend.as_ref(),
+        at,
+        &mut LocalSecrets,
+    )
+    .map_err(config_error)?;
     if p.target_refs.is_empty() {
         return Err(Error::invalid(
             format!("{at}.targetRefs"),

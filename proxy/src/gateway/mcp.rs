@@ -81,6 +81,45 @@ pub async fn serve(
     }
 }
 
+/// `GET /.well-known/oauth-protected-resource/<path>`: the RFC 9728 metadata of the MCP
+/// resource at `<path>`, if that routes to an MCP backend with MCP authentication.
+pub fn resource_metadata(
+    session: &Session,
+    ir: &crate::ir::Ir,
+    port: u16,
+    tls: bool,
+) -> Option<Value> {
+    let mut parts = session.req_header().as_owned_parts();
+    let rest = parts
+        .uri
+        .path()
+        .strip_prefix(super::policy::WELL_KNOWN_RESOURCE)?
+        .to_string();
+    let path = if rest.is_empty() {
+        "/".to_string()
+    } else {
+        rest
+    };
+    parts.uri = path.parse().ok()?;
+    let arrival = crate::routing::Arrival {
+        port,
+        tls,
+        req: &parts,
+    };
+    let (decision, _) = crate::routing::decide(ir, arrival, 0).ok()?;
+    let crate::routing::Decision::Proxy(plan) = decision else {
+        return None;
+    };
+    if plan.backend.mcp.is_none() && !plan.backend.mcp_passthrough {
+        return None;
+    }
+    let jwt = plan.rule().backends[plan.backend_index]
+        .policies
+        .jwt
+        .clone()?;
+    jwt.mcp_metadata(&super::policy::absolute_url(session, tls, &path))
+}
+
 /// DNS-rebinding defence: an `Origin` must name the host the request was sent to, and on a
 /// loopback address only loopback host names are taken (a rebound domain is not).
 fn check_origin(session: &Session) -> Result<(), String> {

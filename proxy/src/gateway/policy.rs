@@ -17,6 +17,27 @@ pub(super) fn info(session: &Session) -> (String, Option<std::net::SocketAddr>) 
     (host, source)
 }
 
+/// Where MCP authentication's protected resource metadata is served (RFC 9728), before the
+/// resource's path.
+pub const WELL_KNOWN_RESOURCE: &str = "/.well-known/oauth-protected-resource";
+
+/// `path` as an absolute URL on the scheme and authority the client used.
+pub fn absolute_url(session: &Session, tls: bool, path: &str) -> String {
+    let req = session.req_header();
+    let authority = req
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("localhost");
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{authority}{path}")
+}
+
 /// Runs the request's policies once it is routed. `Ok(true)`: answered here (a CORS
 /// preflight); `Err`: the refusal to send.
 pub async fn admit(
@@ -34,7 +55,18 @@ pub async fn admit(
         host: &host,
         source,
     };
-    match ctx.policy.admit(eff, req, body).await? {
+    let admitted = match ctx.policy.admit(eff, req, body).await {
+        Err(agora_policies::Error::McpUnauthenticated { reason, .. }) => {
+            let metadata = format!("{}{}", WELL_KNOWN_RESOURCE, session.req_header().uri.path());
+            return Err(agora_policies::Error::McpUnauthenticated {
+                reason,
+                metadata: absolute_url(session, ctx.route.tls, &metadata),
+            }
+            .into());
+        }
+        r => r?,
+    };
+    match admitted {
         Admission::Continue => Ok(false),
         Admission::Preflight(headers) => {
             let mut resp = ResponseHeader::build(204, Some(headers.len() + 1))

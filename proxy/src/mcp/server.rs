@@ -189,9 +189,19 @@ impl Sess {
 pub fn session(req: &Request<'_>, id: Option<&str>, msg: &Value) -> Result<Sess, Reply> {
     let n = req.ir.targets.len();
     if req.ir.stateless {
+        // Every target takes part; each request opens (and closes) the ones it needs.
         let state = SessionState {
             uid: rand::random(),
-            targets: Vec::new(),
+            targets: req
+                .ir
+                .targets
+                .iter()
+                .map(|t| super::session::TargetSession {
+                    name: t.name.clone(),
+                    session: None,
+                    endpoint: None,
+                })
+                .collect(),
             version: DEFAULT_VERSION.to_string(),
             init: default_init(),
         };
