@@ -6,6 +6,7 @@ need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)      # Pingora builds zlib-ng with cmake
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # global rate limits
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)            # MCP conformance suite (Node 22 comes from npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

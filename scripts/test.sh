@@ -21,6 +21,10 @@ fi
 .venv/bin/pip install -q -r tests/llm/requirements.txt -r tests/policies/requirements.txt -r tests/a2a/requirements.txt -r tests/mcp/requirements.txt -r tests/conformance/requirements.txt
 AGORA_PROXY_BIN="$PWD/target/debug/agora-proxy" .venv/bin/python -m pytest tests -q -p no:cacheprovider
 
+# MCP conformance (npm @modelcontextprotocol/conformance): every server scenario that passes
+# against the reference server directly must pass through the gateway too.
+.venv/bin/python tests/mcp-conformance/run.py --compare target/debug/agora-proxy
+
 # Gateway API conformance without a cluster: controller on a manifest directory, proxies
 # over xDS, echo backends on loopback.
 .venv/bin/python tests/conformance/run.py

@@ -5,6 +5,9 @@
 //! and an `ip:port` endpoint, and the `initialize` params of a real client. After a warm-up,
 //! seals and opens are timed in `ROUNDS` rounds; the median round is reported.
 //!
+//! Also times the parts, for where the cost goes: the state's JSON (encode, decode), the AEAD
+//! (encrypt, decrypt) and base64 (encode, decode), each on its own.
+//!
 //! Run: `cargo bench -p agora-proxy --bench mcp_session` (iterations: `MCP_SESSION_ITERS`,
 //! default 200000 per operation). Besides the text, prints `key=value` lines that
 //! `load-tests/bench.sh` (SCENARIO=mcp) puts in its report.
@@ -13,6 +16,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use agora_proxy::mcp::session::{Sealer, SessionState, TargetSession};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::json;
 
 const ROUNDS: usize = 5;
@@ -103,6 +110,69 @@ fn main() {
         opens.push(time(per_round, open));
     }
     let (seal_ns, open_ns) = (median(seals.clone()), median(opens.clone()));
+
+    // The parts, one at a time (median of ROUNDS rounds each).
+    let plain = serde_json::to_vec(&state).unwrap_or_default();
+    let cipher = XChaCha20Poly1305::new(&[0x5a; 32].into());
+    let nonce = [7u8; 24];
+    let payload = |msg| Payload {
+        msg,
+        aad: SCOPE.as_bytes(),
+    };
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(&nonce), payload(&plain))
+        .unwrap_or_default();
+    let raw = [&nonce[..], &sealed].concat();
+    let part = |op: &mut dyn FnMut()| {
+        time(per_round / 4 + 1, &mut *op);
+        median((0..ROUNDS).map(|_| time(per_round, &mut *op)).collect())
+    };
+    let parts = [
+        (
+            "json_encode_ns",
+            part(&mut || {
+                black_box(serde_json::to_vec(black_box(&state)).unwrap_or_default());
+            }),
+        ),
+        (
+            "json_decode_ns",
+            part(&mut || {
+                black_box(serde_json::from_slice::<SessionState>(black_box(&plain)).ok());
+            }),
+        ),
+        (
+            "aead_encrypt_ns",
+            part(&mut || {
+                black_box(
+                    cipher
+                        .encrypt(XNonce::from_slice(&nonce), payload(black_box(&plain)))
+                        .ok(),
+                );
+            }),
+        ),
+        (
+            "aead_decrypt_ns",
+            part(&mut || {
+                black_box(
+                    cipher
+                        .decrypt(XNonce::from_slice(&nonce), payload(black_box(&sealed)))
+                        .ok(),
+                );
+            }),
+        ),
+        (
+            "b64_encode_ns",
+            part(&mut || {
+                black_box(B64.encode(black_box(&raw)));
+            }),
+        ),
+        (
+            "b64_decode_ns",
+            part(&mut || {
+                black_box(B64.decode(black_box(&id)).ok());
+            }),
+        ),
+    ];
     let range = |v: &[f64]| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(0.0, f64::max);
@@ -121,10 +191,21 @@ fn main() {
         range(&seals),
         range(&opens)
     );
+    println!(
+        "parts (ns/op): {}",
+        parts
+            .iter()
+            .map(|(k, v)| format!("{} {v:.0}", k.trim_end_matches("_ns")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("targets={}", state.targets.len());
     println!("state_json_bytes={state_json}");
     println!("id_bytes={}", id.len());
     println!("seal_ns={seal_ns:.0}");
     println!("open_ns={open_ns:.0}");
     println!("ops={}", per_round * ROUNDS);
+    for (k, v) in parts {
+        println!("{k}={v:.0}");
+    }
 }

@@ -509,3 +509,77 @@ async fn broadcast(req: &Request<'_>, sess: &Sess, msg: &Value) -> Value {
     }
     jsonrpc::result(id, json!({}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::names::Naming;
+    use crate::mcp::target::{TargetIr, TargetKind};
+
+    fn ir(names: &[&str], prefix: bool) -> McpIr {
+        McpIr {
+            targets: names
+                .iter()
+                .map(|n| TargetIr {
+                    name: (*n).into(),
+                    kind: TargetKind::Stdio {
+                        cmd: "x".into(),
+                        args: vec![],
+                        env: Default::default(),
+                    },
+                })
+                .collect(),
+            naming: Naming::new(prefix, names.iter().map(|n| n.to_string()).collect()),
+            stateless: false,
+            fail_open: false,
+        }
+    }
+
+    #[test]
+    fn one_target_answers_as_itself_several_merge() {
+        let one = json!({"protocolVersion": "2025-03-26", "capabilities": {"tools": {}},
+            "serverInfo": {"name": "time", "version": "1"}, "instructions": "ask"});
+        let r = merge_init(&ir(&["time"], false), &[("time".into(), one.clone())], "2025-06-18");
+        assert_eq!(r["serverInfo"]["name"], "time");
+        assert_eq!(r["protocolVersion"], "2025-06-18");
+        let two = json!({"capabilities": {"tools": {"listChanged": true}, "resources": {"subscribe": true}},
+            "instructions": "read docs"});
+        let r = merge_init(
+            &ir(&["time", "docs"], true),
+            &[("time".into(), one), ("docs".into(), two)],
+            "2025-06-18",
+        );
+        assert_eq!(r["serverInfo"]["name"], "agora");
+        assert_eq!(
+            r["capabilities"],
+            json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}})
+        );
+        assert_eq!(r["instructions"], "time: ask\n\ndocs: read docs");
+    }
+
+    #[test]
+    fn sessions_must_be_named_and_sealed_for_this_backend() {
+        let ir = Arc::new(ir(&["time"], false));
+        let allow = |_: &Value| true;
+        let req = Request {
+            ir: &ir,
+            scope: "backend/a",
+            authorize: &allow,
+            timeout: None,
+            stream_ok: false,
+        };
+        let msg = jsonrpc::request(1.into(), "tools/list", json!({}));
+        assert!(matches!(session(&req, None, &msg), Err(Reply::BadRequest(_))));
+        assert!(matches!(session(&req, Some("x"), &msg), Err(Reply::NoSession(_))));
+        let state = SessionState {
+            uid: 1,
+            targets: vec![],
+            version: DEFAULT_VERSION.into(),
+            init: json!({}),
+        };
+        let other = sealer().seal(&state, "backend/b");
+        assert!(matches!(session(&req, Some(&other), &msg), Err(Reply::NoSession(_))));
+        let mine = sealer().seal(&state, "backend/a");
+        assert!(session(&req, Some(&mine), &msg).is_ok());
+    }
+}

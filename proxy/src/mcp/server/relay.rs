@@ -183,3 +183,52 @@ pub async fn subscribe(
     });
     Some(rx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::names::Naming;
+    use crate::mcp::target::{TargetIr, TargetKind};
+    use serde_json::json;
+
+    fn ir() -> Arc<McpIr> {
+        let t = |n: &str| TargetIr {
+            name: n.into(),
+            kind: TargetKind::Stdio {
+                cmd: "x".into(),
+                args: vec![],
+                env: Default::default(),
+            },
+        };
+        Arc::new(McpIr {
+            targets: vec![t("time"), t("docs")],
+            naming: Naming::new(true, vec!["time".into(), "docs".into()]),
+            stateless: false,
+            fail_open: false,
+        })
+    }
+
+    #[test]
+    fn target_requests_round_trip_through_the_client() {
+        let r = Relay::new(ir());
+        let asked = json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage", "params": {}});
+        let out = r.outbound(1, asked);
+        assert_eq!(out["id"], "agora:docs:5");
+        assert_eq!(r.inbound(&out["id"]), Some((1, json!(5))));
+        let out = r.outbound(0, json!({"jsonrpc": "2.0", "id": "a:b", "method": "roots/list"}));
+        assert_eq!(r.inbound(&out["id"]), Some((0, json!("a:b"))));
+        assert_eq!(r.inbound(&json!("agora:nope:1")), None);
+        assert_eq!(r.inbound(&json!(7)), None);
+    }
+
+    #[test]
+    fn notifications_name_resources_as_the_client_knows_them() {
+        let r = Relay::new(ir());
+        let n = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "file:///a"}});
+        assert_eq!(r.outbound(0, n)["params"]["uri"], "time+file:///a");
+        let c = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}});
+        assert_eq!(r.outbound(1, c)["params"]["requestId"], "agora:docs:3");
+        let p = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1}});
+        assert_eq!(r.outbound(1, p.clone()), p);
+    }
+}
