@@ -127,6 +127,9 @@ impl ProxyHttp for Gateway {
                 } else if plan.backend.a2a || plan.backend.mcp.is_some() {
                     body_follows = crate::policy::BodyFollows::JsonRpc;
                 }
+                // Known before any refusal, so every error is a JSON-RPC error.
+                ctx.a2a.active = plan.backend.a2a;
+                ctx.mcp.jsonrpc = plan.backend.mcp.is_some() || plan.backend.mcp_passthrough;
                 if plan.backend.ai.is_some() {
                     // Known before any error, so every error takes the client's format.
                     // Paths that are not an LLM API pass through to the provider untouched.
@@ -500,6 +503,8 @@ impl ProxyHttp for Gateway {
         if code > 0 && !ctx.outcome.delegated {
             let body = if ctx.a2a.active {
                 a2a::error_body(ctx, ctx.outcome.error.as_ref(), code, e.etype().as_str())
+            } else if ctx.mcp.jsonrpc {
+                mcp::error_body(ctx.outcome.error.as_ref(), code, e.etype().as_str())
             } else {
                 ctx.outcome
                     .error

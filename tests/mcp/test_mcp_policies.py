@@ -165,6 +165,8 @@ def test_unauthenticated_requests_get_a_challenge_naming_the_resource_metadata(g
     challenge = r.headers["www-authenticate"]
     meta_url = f"{gw['base']}/.well-known/oauth-protected-resource/secure"
     assert challenge.startswith("Bearer ") and f'resource_metadata="{meta_url}"' in challenge, challenge
+    # The refusal is a JSON-RPC error, as everything on an MCP route.
+    assert r.json()["jsonrpc"] == "2.0" and r.json()["error"]["code"] == -32600, r.text
     meta = httpx.get(meta_url).json()
     assert meta["resource"] == gw["base"] + "/secure"
     assert meta["authorization_servers"] == [ISSUER]

@@ -154,6 +154,20 @@ fn check_origin(session: &Session) -> Result<(), String> {
     Ok(())
 }
 
+/// The body of an error the gateway answers on an MCP route (a policy refusal, an upstream
+/// failure in passthrough): a JSON-RPC error (id unknown: `null`).
+pub fn error_body(e: Option<&crate::error::Error>, status: u16, fallback: &str) -> Vec<u8> {
+    let (code, message) = match e {
+        Some(e) if status < 500 => (jsonrpc::INVALID_REQUEST, e.to_string()),
+        Some(e) => (jsonrpc::INTERNAL_ERROR, e.to_string()),
+        None => (
+            jsonrpc::INTERNAL_ERROR,
+            format!("gateway error {status}: {fallback}"),
+        ),
+    };
+    serde_json::to_vec(&jsonrpc::error(Value::Null, code, &message)).unwrap_or_default()
+}
+
 /// The virtual server's request context for this request (policies decide per operation).
 fn request<'a>(
     ir: &'a Arc<McpIr>,

@@ -102,10 +102,10 @@ impl Sess {
         idx: usize,
         timeout: Option<Duration>,
     ) -> Result<Arc<Conn>, TargetError> {
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(idx).and_then(Clone::clone) {
+        if let Some(c) = self.conns.lock().await.get(idx).and_then(Clone::clone) {
             return Ok(c);
         }
+        // Opened without the lock: a fan-out opens its targets side by side.
         let t = &ir.targets[idx];
         let c = if self.ephemeral {
             let (c, answer, _) = t
@@ -127,8 +127,20 @@ impl Sess {
                 .await?
         };
         let c = Arc::new(c);
-        conns[idx] = Some(c.clone());
-        Ok(c)
+        let mut conns = self.conns.lock().await;
+        match conns.get(idx).and_then(Clone::clone) {
+            // Another caller of this request got there first; keep one.
+            Some(first) => {
+                if self.ephemeral {
+                    target::close(&c).await;
+                }
+                Ok(first)
+            }
+            None => {
+                conns[idx] = Some(c.clone());
+                Ok(c)
+            }
+        }
     }
 
     /// Sends a request to target `idx`; a Streamable HTTP target that forgot its session
@@ -539,7 +551,11 @@ mod tests {
     fn one_target_answers_as_itself_several_merge() {
         let one = json!({"protocolVersion": "2025-03-26", "capabilities": {"tools": {}},
             "serverInfo": {"name": "time", "version": "1"}, "instructions": "ask"});
-        let r = merge_init(&ir(&["time"], false), &[("time".into(), one.clone())], "2025-06-18");
+        let r = merge_init(
+            &ir(&["time"], false),
+            &[("time".into(), one.clone())],
+            "2025-06-18",
+        );
         assert_eq!(r["serverInfo"]["name"], "time");
         assert_eq!(r["protocolVersion"], "2025-06-18");
         let two = json!({"capabilities": {"tools": {"listChanged": true}, "resources": {"subscribe": true}},
@@ -569,8 +585,14 @@ mod tests {
             stream_ok: false,
         };
         let msg = jsonrpc::request(1.into(), "tools/list", json!({}));
-        assert!(matches!(session(&req, None, &msg), Err(Reply::BadRequest(_))));
-        assert!(matches!(session(&req, Some("x"), &msg), Err(Reply::NoSession(_))));
+        assert!(matches!(
+            session(&req, None, &msg),
+            Err(Reply::BadRequest(_))
+        ));
+        assert!(matches!(
+            session(&req, Some("x"), &msg),
+            Err(Reply::NoSession(_))
+        ));
         let state = SessionState {
             uid: 1,
             targets: vec![],
@@ -578,7 +600,10 @@ mod tests {
             init: json!({}),
         };
         let other = sealer().seal(&state, "backend/b");
-        assert!(matches!(session(&req, Some(&other), &msg), Err(Reply::NoSession(_))));
+        assert!(matches!(
+            session(&req, Some(&other), &msg),
+            Err(Reply::NoSession(_))
+        ));
         let mine = sealer().seal(&state, "backend/a");
         assert!(session(&req, Some(&mine), &msg).is_ok());
     }

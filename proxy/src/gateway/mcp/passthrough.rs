@@ -15,6 +15,8 @@ use crate::mcp::session::{Pinned, sealer};
 /// Passthrough state of one request.
 #[derive(Debug, Default)]
 pub struct McpCtx {
+    /// The route goes to an MCP backend: errors are JSON-RPC errors.
+    pub jsonrpc: bool,
     /// Scope of sealed ids (the backend key), set on passthrough requests only.
     scope: Option<String>,
     /// The endpoint the session lives on.

@@ -211,11 +211,15 @@ mod tests {
     #[test]
     fn target_requests_round_trip_through_the_client() {
         let r = Relay::new(ir());
-        let asked = json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage", "params": {}});
+        let asked =
+            json!({"jsonrpc": "2.0", "id": 5, "method": "sampling/createMessage", "params": {}});
         let out = r.outbound(1, asked);
         assert_eq!(out["id"], "agora:docs:5");
         assert_eq!(r.inbound(&out["id"]), Some((1, json!(5))));
-        let out = r.outbound(0, json!({"jsonrpc": "2.0", "id": "a:b", "method": "roots/list"}));
+        let out = r.outbound(
+            0,
+            json!({"jsonrpc": "2.0", "id": "a:b", "method": "roots/list"}),
+        );
         assert_eq!(r.inbound(&out["id"]), Some((0, json!("a:b"))));
         assert_eq!(r.inbound(&json!("agora:nope:1")), None);
         assert_eq!(r.inbound(&json!(7)), None);
