@@ -209,7 +209,7 @@ def session_section(path: str) -> list[str]:
         "",
         f"`cargo bench -p agora-proxy --bench mcp_session`: a session of {kv.get('targets', '?')} "
         "Streamable HTTP targets (32-hex upstream session ids, ip:port endpoints) and a client's "
-        "`initialize` params, XChaCha20-Poly1305 + URL-safe base64; median of 5 rounds, "
+        "`initialize` params, AES-256-GCM (ring) + URL-safe base64; median of 5 rounds, "
         f"{int(kv.get('ops', '0')):,} operations each way. Aim: < 5 µs.",
         "",
         "| seal ns/op | open ns/op | id bytes | sealed state JSON bytes |",
@@ -226,7 +226,7 @@ def parts_table(kv: dict[str, str]) -> list[str]:
         return []
     return [
         "",
-        "Parts, each timed alone (ns/op): seal = JSON encode + XChaCha20-Poly1305 encrypt + base64 "
+        "Parts, each timed alone (ns/op): seal = JSON encode + AES-256-GCM (ring) encrypt + base64 "
         "encode (+ a random nonce); open = base64 decode + decrypt + JSON decode.",
         "",
         "| " + " | ".join(names) + " |",

@@ -15,11 +15,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use agora_proxy::mcp::session::{Sealer, SessionState, TargetSession};
+use agora_proxy::mcp::session::{Sealer, SessionState, TargetSession, raw};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde_json::json;
 
 const ROUNDS: usize = 5;
@@ -51,7 +50,7 @@ fn state() -> SessionState {
             ),
         ],
         version: "2025-06-18".into(),
-        init: json!({
+        init: raw(&json!({
             "protocolVersion": "2025-06-18",
             "capabilities": {
                 "sampling": {},
@@ -59,7 +58,7 @@ fn state() -> SessionState {
                 "roots": {"listChanged": true},
             },
             "clientInfo": {"name": "claude-code", "title": "Claude Code", "version": "1.0.83"},
-        }),
+        })),
     }
 }
 
@@ -87,9 +86,12 @@ fn main() {
     let sealer = Sealer::new(&[0x5a; 32]);
     let state = state();
     let id = sealer.seal(&state, SCOPE);
+    let opened = sealer
+        .open::<SessionState>(&id, SCOPE)
+        .expect("a sealed id opens");
     assert_eq!(
-        sealer.open::<SessionState>(&id, SCOPE).as_ref(),
-        Some(&state),
+        (opened.targets.clone(), opened.init_params()),
+        (state.targets.clone(), state.init_params()),
         "a sealed id must open to the same state"
     );
     let state_json = serde_json::to_vec(&state).map_or(0, |v| v.len());
@@ -113,15 +115,18 @@ fn main() {
 
     // The parts, one at a time (median of ROUNDS rounds each).
     let plain = serde_json::to_vec(&state).unwrap_or_default();
-    let cipher = XChaCha20Poly1305::new(&[0x5a; 32].into());
-    let nonce = [7u8; 24];
-    let payload = |msg| Payload {
-        msg,
-        aad: SCOPE.as_bytes(),
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[0x5a; 32]).expect("key"));
+    let nonce = [7u8; 12];
+    let encrypt = |buf: &mut Vec<u8>| {
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(SCOPE.as_bytes()),
+            buf,
+        )
+        .ok()
     };
-    let sealed = cipher
-        .encrypt(XNonce::from_slice(&nonce), payload(&plain))
-        .unwrap_or_default();
+    let mut sealed = plain.clone();
+    encrypt(&mut sealed);
     let raw = [&nonce[..], &sealed].concat();
     let part = |op: &mut dyn FnMut()| {
         time(per_round / 4 + 1, &mut *op);
@@ -143,20 +148,21 @@ fn main() {
         (
             "aead_encrypt_ns",
             part(&mut || {
-                black_box(
-                    cipher
-                        .encrypt(XNonce::from_slice(&nonce), payload(black_box(&plain)))
-                        .ok(),
-                );
+                let mut buf = black_box(&plain).clone();
+                black_box(encrypt(&mut buf));
             }),
         ),
         (
             "aead_decrypt_ns",
             part(&mut || {
+                let mut buf = black_box(&sealed).clone();
                 black_box(
-                    cipher
-                        .decrypt(XNonce::from_slice(&nonce), payload(black_box(&sealed)))
-                        .ok(),
+                    key.open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(SCOPE.as_bytes()),
+                        &mut buf,
+                    )
+                    .is_ok(),
                 );
             }),
         ),

@@ -40,7 +40,12 @@ pub async fn serve(
     scope: &str,
     metrics: &Metrics,
 ) -> pingora::Result<bool> {
-    if let Err(why) = check_origin(session) {
+    let declared = ctx
+        .route
+        .listener
+        .as_ref()
+        .is_some_and(|l| !l.hostname.is_empty());
+    if let Err(why) = check_origin(session, declared) {
         let body = jsonrpc::error(Value::Null, jsonrpc::INVALID_REQUEST, &why);
         return write_json(session, ctx, 403, &body, None).await;
     }
@@ -121,8 +126,9 @@ pub fn resource_metadata(
 }
 
 /// DNS-rebinding defence: an `Origin` must name the host the request was sent to, and on a
-/// loopback address only loopback host names are taken (a rebound domain is not).
-fn check_origin(session: &Session) -> Result<(), String> {
+/// loopback address only loopback host names are taken (a rebound domain is not), unless the
+/// listener names its hosts (`declared`: routing already checked the name).
+fn check_origin(session: &Session, declared: bool) -> Result<(), String> {
     let req = session.req_header();
     let host = crate::routing::hostname::request_host(req).to_ascii_lowercase();
     let loopback = session
@@ -130,7 +136,7 @@ fn check_origin(session: &Session) -> Result<(), String> {
         .and_then(|a| a.as_inet())
         .is_some_and(|a| a.ip().is_loopback());
     let local = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "[::1]" | "::1");
-    if loopback && !local(&host) {
+    if loopback && !declared && !local(&host) {
         return Err(format!(
             "Forbidden: host {host:?} is not a local name (DNS rebinding protection)"
         ));

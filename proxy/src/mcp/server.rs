@@ -109,7 +109,7 @@ impl Sess {
         let t = &ir.targets[idx];
         let c = if self.ephemeral {
             let (c, answer, _) = t
-                .open(&self.state.init, &self.state.version, timeout)
+                .open(&self.state.init_params(), &self.state.version, timeout)
                 .await?;
             if answer.get("result").is_none() {
                 return Err(TargetError::Protocol("initialize failed".into()));
@@ -215,7 +215,7 @@ pub fn session(req: &Request<'_>, id: Option<&str>, msg: &Value) -> Result<Sess,
                 })
                 .collect(),
             version: DEFAULT_VERSION.to_string(),
-            init: default_init(),
+            init: super::session::raw(&default_init()),
         };
         return Ok(Sess::new(state, true, n));
     }
@@ -361,7 +361,7 @@ async fn initialize(req: &Request<'_>, msg: &Value) -> Reply {
         uid: rand::random(),
         targets: Vec::new(),
         version: version.to_string(),
-        init: params.clone(),
+        init: super::session::raw(&params),
     };
     let mut results = Vec::new();
     let mut failures = Vec::new();
@@ -597,7 +597,7 @@ mod tests {
             uid: 1,
             targets: vec![],
             version: DEFAULT_VERSION.into(),
-            init: json!({}),
+            init: crate::mcp::session::raw(&json!({})),
         };
         let other = sealer().seal(&state, "backend/b");
         assert!(matches!(

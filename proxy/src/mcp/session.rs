@@ -1,20 +1,22 @@
 //! Client-facing MCP session ids: the session's state (each target's upstream session id and
-//! chosen endpoint, the client's `initialize` parameters) sealed with XChaCha20-Poly1305 under
-//! one configured key. Any replica holding the key can open an id, so a session survives a
-//! restart or a re-balance; an id that was tampered with, or sealed for another backend, does
-//! not open. The key is used as is (no per-request derivation); nonces are random (192 bits).
+//! chosen endpoint, the client's `initialize` parameters) sealed with AES-256-GCM under one
+//! configured key. Any replica holding the key can open an id, so a session survives a
+//! restart or a re-balance; an id that was tampered with, or sealed for another backend (the
+//! backend key is the associated data), does not open. The key is used as is (no derivation);
+//! nonces are random 96-bit values, drawn once per session (not per request), which keeps a
+//! key well inside GCM's bound of 2^32 random nonces for billions of sessions; rotate the key
+//! long before that.
 
 use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a virtual server session remembers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionState {
     /// Random id naming this session in the replica-local tables (live stdio / SSE
     /// connections), stable for the session's life.
@@ -27,9 +29,23 @@ pub struct SessionState {
     #[serde(rename = "v")]
     pub version: String,
     /// The client's `initialize` params (capabilities, clientInfo), to set up a target
-    /// again on a replica that has no live connection to it.
+    /// again on a replica that has no live connection to it. Kept as raw JSON: opening an id
+    /// does not build it into a value.
     #[serde(rename = "i")]
-    pub init: Value,
+    pub init: Box<RawValue>,
+}
+
+impl SessionState {
+    /// The client's `initialize` params as a value.
+    pub fn init_params(&self) -> serde_json::Value {
+        serde_json::from_str(self.init.get()).unwrap_or_default()
+    }
+}
+
+/// Raw JSON of a value (for [`SessionState::init`]).
+pub fn raw(v: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v)
+        .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("valid JSON"))
 }
 
 /// One target's part of a session.
@@ -56,36 +72,36 @@ pub struct Pinned {
 
 /// Seals and opens session ids.
 pub struct Sealer {
-    cipher: XChaCha20Poly1305,
+    key: LessSafeKey,
 }
 
-const NONCE: usize = 24;
+const NONCE: usize = NONCE_LEN;
+const TAG: usize = 16;
 
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
+        let key = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key fits AES-256");
         Self {
-            cipher: XChaCha20Poly1305::new(key.into()),
+            key: LessSafeKey::new(key),
         }
     }
 
     /// Seals `state`, bound to `scope` (the backend's key): an id sealed for one backend does
     /// not open for another.
     pub fn seal<T: Serialize>(&self, state: &T, scope: &str) -> String {
-        let plain = serde_json::to_vec(state).unwrap_or_default();
         let nonce: [u8; NONCE] = rand::random();
-        let sealed = self
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: scope.as_bytes(),
-                },
-            )
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        let mut out = Vec::with_capacity(512);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        let _ = serde_json::to_writer(&mut out, state);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(scope.as_bytes()),
+                &mut out[NONCE..],
+            )
+            .expect("sealing a short message cannot fail");
+        out.extend_from_slice(tag.as_ref());
         B64.encode(out)
     }
 
@@ -94,22 +110,16 @@ impl Sealer {
         if id.len() > 16 * 1024 {
             return None;
         }
-        let raw = B64.decode(id.trim()).ok()?;
-        if raw.len() < NONCE + 16 {
+        let mut raw = B64.decode(id.trim()).ok()?;
+        if raw.len() < NONCE + TAG {
             return None;
         }
-        let (nonce, sealed) = raw.split_at(NONCE);
+        let nonce = Nonce::try_assume_unique_for_key(&raw[..NONCE]).ok()?;
         let plain = self
-            .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: scope.as_bytes(),
-                },
-            )
+            .key
+            .open_in_place(nonce, Aad::from(scope.as_bytes()), &mut raw[NONCE..])
             .ok()?;
-        serde_json::from_slice(&plain).ok()
+        serde_json::from_slice(plain).ok()
     }
 }
 
@@ -168,7 +178,7 @@ mod tests {
                 endpoint: Some("10.0.0.1:8000".into()),
             }],
             version: "2025-06-18".into(),
-            init: serde_json::json!({"clientInfo": {"name": "t", "version": "1"}}),
+            init: raw(&serde_json::json!({"clientInfo": {"name": "t", "version": "1"}})),
         }
     }
 
@@ -180,19 +190,22 @@ mod tests {
             id.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
-        assert_eq!(s.open::<SessionState>(&id, "backend/a"), Some(state()));
+        let opened = s.open::<SessionState>(&id, "backend/a").expect("opens");
+        assert_eq!(opened.targets, state().targets);
+        assert_eq!(opened.init_params(), state().init_params());
         // Same state, new nonce: ids differ.
         assert_ne!(id, s.seal(&state(), "backend/a"));
-        assert_eq!(s.open::<SessionState>(&id, "backend/b"), None);
+        assert!(s.open::<SessionState>(&id, "backend/b").is_none());
         let mut bytes = id.clone().into_bytes();
         let i = bytes.len() / 2;
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).expect("ascii");
-        assert_eq!(s.open::<SessionState>(&tampered, "backend/a"), None);
-        assert_eq!(s.open::<SessionState>("garbage", "backend/a"), None);
-        assert_eq!(
-            Sealer::new(&[8; 32]).open::<SessionState>(&id, "backend/a"),
-            None
+        assert!(s.open::<SessionState>(&tampered, "backend/a").is_none());
+        assert!(s.open::<SessionState>("garbage", "backend/a").is_none());
+        assert!(
+            Sealer::new(&[8; 32])
+                .open::<SessionState>(&id, "backend/a")
+                .is_none()
         );
     }
 

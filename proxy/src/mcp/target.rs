@@ -298,7 +298,9 @@ impl TargetIr {
             l.last_used.store(live::now(), Ordering::Relaxed);
             return Ok(Conn::Live(l));
         }
-        let (conn, answer, _) = self.open(&state.init, &state.version, timeout).await?;
+        let (conn, answer, _) = self
+            .open(&state.init_params(), &state.version, timeout)
+            .await?;
         let Conn::Live(l) = conn else {
             return Err(TargetError::Protocol("not a live target".into()));
         };
@@ -319,7 +321,9 @@ impl TargetIr {
         state: &SessionState,
         timeout: Option<Duration>,
     ) -> Result<Conn, TargetError> {
-        let (conn, answer, ts) = self.open(&state.init, &state.version, timeout).await?;
+        let (conn, answer, ts) = self
+            .open(&state.init_params(), &state.version, timeout)
+            .await?;
         if answer.get("result").is_none() {
             return Err(TargetError::Protocol("initialize failed".into()));
         }
