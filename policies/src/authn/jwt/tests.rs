@@ -18,8 +18,35 @@ fn auth(mode: pb::AuthMode) -> JwtAuth {
             jwks: Some(pb::jwt_provider::Jwks::Inline(jwks("k1"))),
             refresh: None,
         }],
+        mcp_resource_metadata: String::new(),
     })
     .expect("compiles")
+}
+
+#[test]
+fn mcp_authentication_publishes_resource_metadata() {
+    assert!(!auth(pb::AuthMode::Strict).is_mcp());
+    let a = JwtAuth::compile(&pb::JwtAuthentication {
+        mode: 0,
+        providers: vec![pb::JwtProvider {
+            issuer: "https://issuer.example".into(),
+            audiences: vec![],
+            jwks: Some(pb::jwt_provider::Jwks::Inline(jwks("k1"))),
+            refresh: None,
+        }],
+        mcp_resource_metadata: r#"{"scopes_supported":["tools"]}"#.into(),
+    })
+    .expect("compiles");
+    assert!(a.is_mcp());
+    assert_eq!(
+        a.mcp_metadata("https://gw.example/mcp"),
+        Some(serde_json::json!({
+            "resource": "https://gw.example/mcp",
+            "authorization_servers": ["https://issuer.example"],
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": ["tools"],
+        }))
+    );
 }
 
 fn now() -> u64 {
@@ -141,6 +168,7 @@ fn remote_keys_arrive_later() {
             )),
             refresh: None,
         }],
+        mcp_resource_metadata: String::new(),
     })
     .expect("compiles");
     let t = token(good_claims(), SECRET, "k1");
