@@ -197,11 +197,11 @@ def test_kubernetes_examples_are_accepted_and_served(tmp_path):
         llm = st.wait_status("HTTPRoute", "llm-route", lambda s: bool(s.get("parents")))
         assert conditions(llm)["Accepted"]["status"] == "True"
         assert conditions(llm)["ResolvedRefs"]["status"] == "True"
-        for b in ("gemini", "anthropic", "ollama", "planner-agent"):
+        for b in ("gemini", "anthropic", "ollama", "planner-agent", "mcp-tools"):
             s = st.wait_status("AgentgatewayBackend", b, lambda s: True)
             assert conditions(s)["Accepted"]["status"] == "True", (b, s)
         mcp = st.wait_status("HTTPRoute", "mcp", lambda s: bool(s.get("parents")))
-        assert conditions(mcp)["ResolvedRefs"]["reason"] == "UnsupportedProtocol"
+        assert conditions(mcp)["ResolvedRefs"]["status"] == "True", mcp
         pol = st.wait_status("AgentgatewayPolicy", "llm-limits", lambda s: True)
         assert pol["ancestors"][0]["conditions"][0]["status"] == "True", pol
         gw = st.wait_status("Gateway", "agentgateway", lambda s: True)
@@ -209,8 +209,9 @@ def test_kubernetes_examples_are_accepted_and_served(tmp_path):
 
         # 05-policy.yaml is enforced: without the x-team header its CEL rule denies (in
         # Anthropic's error shape); with it, the Anthropic route reaches the Anthropic provider
-        # (no network here: an Anthropic-shaped 503). The MCP route answers 500 as its status
-        # says, unknown paths 404.
+        # (no network here: an Anthropic-shaped 503). The MCP route is a virtual MCP server
+        # whose targets (cluster names) do not exist here: initialize gets a JSON-RPC error
+        # naming them. Unknown paths 404.
         a = anthropic.Anthropic(base_url=st.url("/ai/claude"), api_key="x", max_retries=0)
         with pytest.raises(anthropic.PermissionDeniedError):
             a.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
@@ -222,12 +223,20 @@ def test_kubernetes_examples_are_accepted_and_served(tmp_path):
             a.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         assert e.value.status_code in (502, 503)
         assert e.value.body["type"] == "error"
-        for path, code in (("/mcp", 500), ("/nothing-here", 404)):
-            try:
-                urllib.request.urlopen(st.url(path), timeout=5)
-                got = 200
-            except urllib.error.HTTPError as err:
-                got = err.code
-            assert got == code, path
+        init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"}}}).encode()
+        req = urllib.request.Request(st.url("/mcp"), data=init, headers={
+            "content-type": "application/json", "accept": "application/json, text/event-stream"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            answer = json.loads(r.read())
+        assert answer["error"]["code"] == -32002, answer
+        assert "time" in answer["error"]["message"] and "docs" in answer["error"]["message"], answer
+        try:
+            urllib.request.urlopen(st.url("/nothing-here"), timeout=5)
+            got = 200
+        except urllib.error.HTTPError as err:
+            got = err.code
+        assert got == 404
     finally:
         st.stop()
