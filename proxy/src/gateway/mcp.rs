@@ -174,6 +174,44 @@ pub fn error_body(e: Option<&crate::error::Error>, status: u16, fallback: &str) 
     serde_json::to_vec(&jsonrpc::error(Value::Null, code, &message)).unwrap_or_default()
 }
 
+/// The request as authorization rules that read `mcp` see it (they run per operation, after
+/// the body was read); nothing is copied when no such rule applies.
+pub(super) struct RequestView {
+    parts: Option<http::request::Parts>,
+    host: String,
+    source: Option<std::net::SocketAddr>,
+}
+
+impl RequestView {
+    pub(super) fn new(session: &Session, ctx: &RequestCtx) -> Self {
+        let parts = ctx
+            .policy
+            .has_body_rules()
+            .then(|| session.req_header().as_owned_parts());
+        let (host, source) = super::policy::info(session);
+        Self {
+            parts,
+            host,
+            source,
+        }
+    }
+
+    /// Whether the rules let the operation described by `attrs` through.
+    pub(super) fn allows(&self, policy: &crate::policy::PolicyCtx, attrs: &Value) -> bool {
+        match &self.parts {
+            Some(p) => policy.authorize_mcp(
+                crate::policy::RequestInfo {
+                    parts: p,
+                    host: &self.host,
+                    source: self.source,
+                },
+                attrs,
+            ),
+            None => true,
+        }
+    }
+}
+
 /// The virtual server's request context for this request (policies decide per operation).
 fn request<'a>(
     ir: &'a Arc<McpIr>,
@@ -239,25 +277,9 @@ async fn post(
     };
     let id = jsonrpc::id_of(&msg).clone();
     let started = Instant::now();
-    // Rules that read `mcp` run per operation; they see the request as it came.
-    let parts = ctx
-        .policy
-        .has_body_rules()
-        .then(|| session.req_header().as_owned_parts());
-    let (host, source) = super::policy::info(session);
+    let view = RequestView::new(session, ctx);
     let (reply, op) = {
-        let policy = &ctx.policy;
-        let authorize = |attrs: &Value| match &parts {
-            Some(p) => policy.authorize_mcp(
-                crate::policy::RequestInfo {
-                    parts: p,
-                    host: &host,
-                    source,
-                },
-                attrs,
-            ),
-            None => true,
-        };
+        let authorize = |attrs: &Value| view.allows(&ctx.policy, attrs);
         let req = request(&ir, scope, ctx, stream_ok, &authorize);
         server::handle(&req, sid.as_deref(), msg, kind).await
     };

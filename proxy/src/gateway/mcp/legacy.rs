@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::super::RequestCtx;
-use super::{observe, pump, read_message, request, write_json, write_sse_head};
+use super::{RequestView, observe, pump, read_message, request, write_json, write_sse_head};
 use crate::mcp::McpIr;
 use crate::mcp::jsonrpc::{self, Kind};
 use crate::mcp::server::{self, Reply};
@@ -130,24 +130,9 @@ pub async fn message(
     let initialized =
         kind == Kind::Notification && jsonrpc::method(&msg) == "notifications/initialized";
     let sid = lock(&l.sid).clone();
-    let parts = ctx
-        .policy
-        .has_body_rules()
-        .then(|| session.req_header().as_owned_parts());
-    let (host, source) = super::super::policy::info(session);
+    let view = RequestView::new(session, ctx);
     let (reply, op) = {
-        let policy = &ctx.policy;
-        let authorize = |attrs: &Value| match &parts {
-            Some(p) => policy.authorize_mcp(
-                crate::policy::RequestInfo {
-                    parts: p,
-                    host: &host,
-                    source,
-                },
-                attrs,
-            ),
-            None => true,
-        };
+        let authorize = |attrs: &Value| view.allows(&ctx.policy, attrs);
         let req = request(&ir, scope, ctx, true, &authorize);
         let out = server::handle(&req, sid.as_deref(), msg, kind).await;
         if initialized

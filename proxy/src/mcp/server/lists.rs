@@ -69,28 +69,21 @@ pub async fn list(req: &Request<'_>, sess: &Sess, msg: &Value, what: Listed) -> 
     let mut base = None;
     for ((i, _), r) in plan.iter().zip(answers) {
         let t = &ir.targets[*i].name;
-        let result = match r {
+        let failure = match r {
             Ok(mut a) => match a.get_mut("result").map(Value::take) {
-                Some(r) => r,
+                Some(result) => Ok(result),
                 None if only.is_some() => return a,
-                None => {
-                    let e = a.get("error").cloned().unwrap_or(Value::Null);
-                    if ir.fail_open {
-                        tracing::warn!(target = %t, error = %e, "MCP list failed; left out");
-                        continue;
-                    }
-                    return jsonrpc::error(
-                        id,
-                        jsonrpc::TARGET_ERROR,
-                        &format!("target {t}: {method} failed: {e}"),
-                    );
-                }
+                None => Err(a.get("error").cloned().unwrap_or(Value::Null).to_string()),
             },
+            Err(e) => Err(e.to_string()),
+        };
+        let result = match failure {
+            Ok(result) => result,
+            Err(e) if ir.fail_open => {
+                tracing::warn!(target = %t, error = %e, "MCP list failed; left out");
+                continue;
+            }
             Err(e) => {
-                if ir.fail_open {
-                    tracing::warn!(target = %t, error = %e, "MCP list failed; left out");
-                    continue;
-                }
                 return jsonrpc::error(
                     id,
                     jsonrpc::TARGET_ERROR,
