@@ -21,6 +21,11 @@ use self::names::Naming;
 use self::target::{TargetIr, TargetKind};
 use crate::error::{Error, Result};
 
+/// Locks a mutex of the MCP tables; a panic elsewhere does not poison them for good.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A virtual MCP server, compiled.
 #[derive(Debug)]
 pub struct McpIr {

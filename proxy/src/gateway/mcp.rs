@@ -196,6 +196,11 @@ impl RequestView {
         }
     }
 
+    /// Whether any rule reads `mcp` (else nothing needs checking per operation).
+    pub(super) fn rules(&self) -> bool {
+        self.parts.is_some()
+    }
+
     /// Whether the rules let the operation described by `attrs` through.
     pub(super) fn allows(&self, policy: &crate::policy::PolicyCtx, attrs: &Value) -> bool {
         match &self.parts {
@@ -218,7 +223,7 @@ fn request<'a>(
     scope: &'a str,
     ctx: &RequestCtx,
     stream_ok: bool,
-    authorize: server::Authorize<'a>,
+    authorize: Option<server::Authorize<'a>>,
 ) -> Request<'a> {
     Request {
         ir,
@@ -280,7 +285,13 @@ async fn post(
     let view = RequestView::new(session, ctx);
     let (reply, op) = {
         let authorize = |attrs: &Value| view.allows(&ctx.policy, attrs);
-        let req = request(&ir, scope, ctx, stream_ok, &authorize);
+        let req = request(
+            &ir,
+            scope,
+            ctx,
+            stream_ok,
+            view.rules().then_some(&authorize),
+        );
         server::handle(&req, sid.as_deref(), msg, kind).await
     };
     let r = write_reply(session, ctx, reply, &id).await;
@@ -361,14 +372,10 @@ async fn get(
         );
         return write_json(session, ctx, 405, &body, None).await;
     }
-    let allow = |_: &Value| true;
-    let req = request(&ir, scope, ctx, true, &allow);
-    let msg = Value::Null;
-    let sess = match server::session(&req, sid.as_deref(), &msg) {
+    let req = request(&ir, scope, ctx, true, None);
+    let sess = match server::session(&req, sid.as_deref(), &Value::Null) {
         Ok(s) => s,
-        Err(Reply::NoSession(b)) => return write_json(session, ctx, 404, &b, None).await,
-        Err(Reply::BadRequest(b)) => return write_json(session, ctx, 400, &b, None).await,
-        Err(_) => return write_empty(session, ctx, 500).await,
+        Err(refusal) => return write_reply(session, ctx, refusal, &Value::Null).await,
     };
     let Some(rx) = server::subscribe(&req, sess).await else {
         let body = jsonrpc::error(
@@ -389,16 +396,13 @@ async fn delete(
     scope: &str,
     sid: Option<String>,
 ) -> pingora::Result<bool> {
-    let allow = |_: &Value| true;
-    let req = request(&ir, scope, ctx, false, &allow);
+    let req = request(&ir, scope, ctx, false, None);
     match server::session(&req, sid.as_deref(), &Value::Null) {
         Ok(sess) => {
             server::close(&req, &sess).await;
             write_empty(session, ctx, 200).await
         }
-        Err(Reply::NoSession(b)) => write_json(session, ctx, 404, &b, None).await,
-        Err(Reply::BadRequest(b)) => write_json(session, ctx, 400, &b, None).await,
-        Err(_) => write_empty(session, ctx, 405).await,
+        Err(refusal) => write_reply(session, ctx, refusal, &Value::Null).await,
     }
 }
 

@@ -34,10 +34,20 @@ pub struct Request<'a> {
     pub ir: &'a Arc<McpIr>,
     /// Scope of sealed ids (the backend key).
     pub scope: &'a str,
-    pub authorize: Authorize<'a>,
+    /// `None`: no rule reads `mcp`, everything is allowed (and no attributes are built).
+    pub authorize: Option<Authorize<'a>>,
     pub timeout: Option<Duration>,
     /// The client takes an SSE answer.
     pub stream_ok: bool,
+}
+
+impl Request<'_> {
+    /// Whether the rules let `method` touch the `rtype` named `name` of `target` (a call, or
+    /// one item of a listing).
+    pub fn allows(&self, method: &str, target: &str, rtype: &str, name: &str) -> bool {
+        self.authorize
+            .is_none_or(|f| f(&lists::attrs(method, target, rtype, name)))
+    }
 }
 
 /// The answer to one client message.
@@ -289,8 +299,8 @@ pub async fn handle(
 
 async fn request(req: &Request<'_>, sess: Sess, msg: Value, op: &mut Op) -> Reply {
     let id = jsonrpc::id_of(&msg).clone();
-    let method = jsonrpc::method(&msg);
-    if let Some(what) = Listed::from_method(method) {
+    let method = op.method.clone();
+    if let Some(what) = Listed::from_method(&method) {
         op.resource_type = what.resource_type();
         let r = lists::list(req, &sess, &msg, what).await;
         sess.finish().await;
@@ -301,7 +311,7 @@ async fn request(req: &Request<'_>, sess: Sess, msg: Value, op: &mut Op) -> Repl
         sess.finish().await;
         return Reply::Json(r, None);
     }
-    let routed = match lists::route(req, &sess, &msg).await {
+    let routed = match lists::route(req, &sess, msg).await {
         Ok(r) => r,
         Err(e) => {
             sess.finish().await;
@@ -323,7 +333,7 @@ async fn request(req: &Request<'_>, sess: Sess, msg: Value, op: &mut Op) -> Repl
     op.server = target.clone();
     op.resource_type = attrs.0;
     op.resource = attrs.1.clone();
-    if !(req.authorize)(&lists::attrs(method, &target, attrs.0, &attrs.1)) {
+    if !req.allows(&method, &target, attrs.0, &attrs.1) {
         sess.finish().await;
         return Reply::Json(
             jsonrpc::error(
@@ -576,11 +586,10 @@ mod tests {
     #[test]
     fn sessions_must_be_named_and_sealed_for_this_backend() {
         let ir = Arc::new(ir(&["time"], false));
-        let allow = |_: &Value| true;
         let req = Request {
             ir: &ir,
             scope: "backend/a",
-            authorize: &allow,
+            authorize: None,
             timeout: None,
             stream_ok: false,
         };

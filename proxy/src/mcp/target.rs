@@ -6,7 +6,7 @@
 mod http;
 mod live;
 
-pub use http::HttpConn;
+pub use http::{Answer, HttpConn};
 pub use live::Live;
 
 use std::collections::HashMap;
@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::jsonrpc;
 use super::session::{SessionState, TargetSession};
+use super::{jsonrpc, lock};
 
 /// A target as configured, with its addresses resolved.
 #[derive(Debug)]
@@ -109,19 +109,10 @@ pub enum Conn {
     Live(Arc<Live>),
 }
 
-/// A message the target answered, and (on `initialize`) the session it opened.
-pub struct Answer {
-    pub msg: Value,
-    pub session: Option<String>,
-}
-
 impl Conn {
     pub async fn call(&self, msg: &Value, side: &Side) -> Result<Answer, TargetError> {
         match self {
-            Conn::Http(h) => h.call(msg, side).await.map(|a| Answer {
-                msg: a.msg,
-                session: a.session,
-            }),
+            Conn::Http(h) => h.call(msg, side).await,
             Conn::Live(l) => l
                 .call(msg, side)
                 .await
@@ -350,10 +341,6 @@ const IDLE: u64 = 30 * 60;
 fn registry() -> &'static Mutex<Registry> {
     static R: std::sync::OnceLock<Mutex<Registry>> = std::sync::OnceLock::new();
     R.get_or_init(Mutex::default)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Keeps a session's live connection (and drops idle or dead ones).

@@ -13,9 +13,9 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use super::super::RequestCtx;
 use super::{RequestView, observe, pump, read_message, request, write_json, write_sse_head};
-use crate::mcp::McpIr;
 use crate::mcp::jsonrpc::{self, Kind};
 use crate::mcp::server::{self, Reply};
+use crate::mcp::{McpIr, lock};
 use crate::metrics::Metrics;
 
 struct Legacy {
@@ -27,10 +27,6 @@ struct Legacy {
 fn table() -> &'static Mutex<HashMap<String, Arc<Legacy>>> {
     static T: OnceLock<Mutex<HashMap<String, Arc<Legacy>>>> = OnceLock::new();
     T.get_or_init(Mutex::default)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The `sessionId` query parameter of a legacy message POST.
@@ -59,11 +55,10 @@ impl Drop for Guard {
         };
         let (ir, scope) = (self.ir.clone(), self.scope.clone());
         tokio::spawn(async move {
-            let allow = |_: &Value| true;
             let req = server::Request {
                 ir: &ir,
                 scope: &scope,
-                authorize: &allow,
+                authorize: None,
                 timeout: None,
                 stream_ok: false,
             };
@@ -133,7 +128,7 @@ pub async fn message(
     let view = RequestView::new(session, ctx);
     let (reply, op) = {
         let authorize = |attrs: &Value| view.allows(&ctx.policy, attrs);
-        let req = request(&ir, scope, ctx, true, &authorize);
+        let req = request(&ir, scope, ctx, true, view.rules().then_some(&authorize));
         let out = server::handle(&req, sid.as_deref(), msg, kind).await;
         if initialized
             && let Some(sid) = &sid

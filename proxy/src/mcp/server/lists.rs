@@ -98,7 +98,7 @@ pub async fn list(req: &Request<'_>, sess: &Sess, msg: &Value, what: Listed) -> 
             .unwrap_or_default();
         page.retain(|item| {
             let name = item.get(key).and_then(Value::as_str).unwrap_or("");
-            (req.authorize)(&attrs(method, t, what.resource_type(), name))
+            req.allows(method, t, what.resource_type(), name)
         });
         ir.naming.expose_items(what, t, &mut page);
         items.extend(page);
@@ -137,11 +137,11 @@ pub async fn list(req: &Request<'_>, sess: &Sess, msg: &Value, what: Listed) -> 
 pub async fn route(
     req: &Request<'_>,
     sess: &Sess,
-    msg: &Value,
+    msg: Value,
 ) -> Result<Option<(usize, Value, (&'static str, String))>, Value> {
     let ir = req.ir;
-    let id = jsonrpc::id_of(msg).clone();
-    let method = jsonrpc::method(msg);
+    let id = jsonrpc::id_of(&msg).clone();
+    let method = jsonrpc::method(&msg);
     let (pointer, rtype, is_uri, listed) = match method {
         "tools/call" => ("/params/name", "tool", false, Listed::Tools),
         "prompts/get" => ("/params/name", "prompt", false, Listed::Prompts),
@@ -162,7 +162,7 @@ pub async fn route(
         _ => {
             let members = sess.members(ir);
             // One target and no renaming: whatever it speaks passes.
-            return Ok(single(req, &members).map(|i| (i, msg.clone(), ("", String::new()))));
+            return Ok(single(req, &members).map(|i| (i, msg, ("", String::new()))));
         }
     };
     let Some(name) = msg.pointer(pointer).and_then(Value::as_str) else {
@@ -199,7 +199,8 @@ pub async fn route(
             &format!("Unknown {what}: {name}"),
         ));
     };
-    let mut out = msg.clone();
+    // The client's message goes on with the target's own name (no copy of its arguments).
+    let mut out = msg;
     if let Some(slot) = out.pointer_mut(pointer) {
         *slot = original.clone().into();
     }

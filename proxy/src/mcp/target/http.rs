@@ -37,7 +37,8 @@ pub struct HttpConn {
     pub timeout: Option<Duration>,
 }
 
-/// A target's answer to a request, and the session id it announced (on `initialize`).
+/// A target's answer to a request, and the session id it announced (on `initialize`; live
+/// targets have none).
 pub struct Answer {
     pub msg: Value,
     pub session: Option<String>,

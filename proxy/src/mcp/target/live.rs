@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use super::http::{client, error_chain};
 use super::{Side, TargetError};
 use crate::mcp::jsonrpc::{self, Kind};
+use crate::mcp::lock;
 
 /// How long a live target may take to answer one request.
 const CALL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -307,10 +308,6 @@ impl Live {
         }
         self.alive.store(false, Ordering::Relaxed);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub(super) fn now() -> u64 {
