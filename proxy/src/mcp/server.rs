@@ -616,4 +616,73 @@ mod tests {
         let mine = sealer().seal(&state, "backend/a");
         assert!(session(&req, Some(&mine), &msg).is_ok());
     }
+
+    #[tokio::test]
+    async fn completions_and_subscriptions_route_by_prefix() {
+        let ir = Arc::new(ir(&["time", "docs"], true));
+        let req = Request {
+            ir: &ir,
+            scope: "backend/a",
+            authorize: None,
+            timeout: None,
+            stream_ok: false,
+        };
+        let targets = ["time", "docs"]
+            .iter()
+            .map(|n| crate::mcp::session::TargetSession {
+                name: (*n).into(),
+                session: None,
+                endpoint: None,
+            })
+            .collect();
+        let state = SessionState {
+            uid: 1,
+            targets,
+            version: DEFAULT_VERSION.into(),
+            init: crate::mcp::session::raw(&json!({})),
+        };
+        let sess = Sess::new(state, false, 2);
+        let call = |method: &str, params: Value| jsonrpc::request(1.into(), method, params);
+        let prompt = call(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "docs_greet"}, "argument": {"name": "n", "value": "B"}}),
+        );
+        let (idx, out, what) = lists::route(&req, &sess, prompt)
+            .await
+            .expect("ok")
+            .expect("routed");
+        assert_eq!((idx, what), (1, ("prompt", "greet".to_string())));
+        assert_eq!(out["params"]["ref"]["name"], "greet");
+        assert_eq!(out["params"]["argument"]["value"], "B");
+        let template = call(
+            "completion/complete",
+            json!({"ref": {"type": "ref/resource", "uri": "time+file:///{x}"}, "argument": {"name": "x", "value": ""}}),
+        );
+        let (idx, out, _) = lists::route(&req, &sess, template)
+            .await
+            .expect("ok")
+            .expect("routed");
+        assert_eq!(
+            (idx, out["params"]["ref"]["uri"].clone()),
+            (0, json!("file:///{x}"))
+        );
+        let sub = call("resources/subscribe", json!({"uri": "docs+mem://a"}));
+        let (idx, out, _) = lists::route(&req, &sess, sub)
+            .await
+            .expect("ok")
+            .expect("routed");
+        assert_eq!((idx, out["params"]["uri"].clone()), (1, json!("mem://a")));
+        let unknown = call("resources/unsubscribe", json!({"uri": "mem://a"}));
+        let e = lists::route(&req, &sess, unknown)
+            .await
+            .expect_err("no prefix");
+        assert_eq!(e["error"]["code"], jsonrpc::INVALID_PARAMS);
+        let other = call("tasks/list", json!({}));
+        assert!(
+            lists::route(&req, &sess, other)
+                .await
+                .expect("ok")
+                .is_none()
+        );
+    }
 }
