@@ -17,6 +17,7 @@ pub mod error;
 pub mod openai;
 pub mod policy;
 pub mod presets;
+pub mod responses;
 pub mod spec;
 pub mod sse;
 mod translate;
@@ -44,7 +45,10 @@ pub enum ClientApi {
     Models,
     /// Gemini `POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent`).
     GenerateContent,
-    /// Any other path on an AI backend (files, batches, the Responses API, ...): forwarded
+    /// OpenAI Responses API `POST /v1/responses` (creating a response; the other Responses
+    /// paths, `/v1/responses/{id}` and below, are [`ClientApi::Passthrough`]).
+    Responses,
+    /// Any other path on an AI backend (files, batches, stored responses, ...): forwarded
     /// untouched to the provider, with the gateway's credentials; usage is read when the
     /// answer carries it in a common shape. Never returned by [`ClientApi::from_path`].
     Passthrough,
@@ -68,6 +72,8 @@ impl ClientApi {
             Some(Self::Embeddings)
         } else if p.ends_with("/models") {
             Some(Self::Models)
+        } else if p.ends_with("/responses") {
+            Some(Self::Responses)
         } else {
             None
         }
@@ -76,18 +82,23 @@ impl ClientApi {
     /// The wire format this API belongs to.
     pub fn format(self) -> WireFormat {
         match self {
-            Self::ChatCompletions | Self::Embeddings | Self::Models | Self::Passthrough => {
-                WireFormat::OpenAi
-            }
+            Self::ChatCompletions
+            | Self::Embeddings
+            | Self::Models
+            | Self::Responses
+            | Self::Passthrough => WireFormat::OpenAi,
             Self::Messages | Self::CountTokens => WireFormat::Anthropic,
             Self::GenerateContent => WireFormat::Gemini,
         }
     }
 
-    /// The OpenTelemetry GenAI operation name (`gen_ai.operation.name`).
+    /// The OpenTelemetry GenAI operation name (`gen_ai.operation.name`); a Responses API call
+    /// is a `chat`, as the GenAI conventions name it.
     pub fn operation(self) -> &'static str {
         match self {
-            Self::ChatCompletions | Self::Messages | Self::GenerateContent => "chat",
+            Self::ChatCompletions | Self::Messages | Self::GenerateContent | Self::Responses => {
+                "chat"
+            }
             Self::Embeddings => "embeddings",
             Self::CountTokens => "count_tokens",
             Self::Models => "models",
@@ -129,9 +140,11 @@ impl WireFormat {
             }
             (WireFormat::OpenAi, ClientApi::Embeddings) => Some("/v1/embeddings"),
             (WireFormat::OpenAi, ClientApi::Models) => Some("/v1/models"),
-            (WireFormat::Anthropic, ClientApi::ChatCompletions | ClientApi::Messages) => {
-                Some("/v1/messages")
-            }
+            (WireFormat::OpenAi, ClientApi::Responses) => Some("/v1/responses"),
+            (
+                WireFormat::Anthropic,
+                ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::Responses,
+            ) => Some("/v1/messages"),
             (WireFormat::Anthropic, ClientApi::CountTokens) => Some("/v1/messages/count_tokens"),
             (WireFormat::Anthropic, ClientApi::Models) => Some("/v1/models"),
             _ => None,
@@ -142,7 +155,10 @@ impl WireFormat {
     pub fn upstream_path(self, api: ClientApi, model: &str, stream: bool) -> Option<String> {
         let chat = matches!(
             api,
-            ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::GenerateContent
+            ClientApi::ChatCompletions
+                | ClientApi::Messages
+                | ClientApi::GenerateContent
+                | ClientApi::Responses
         );
         match self {
             WireFormat::Gemini if chat => Some(if stream {
@@ -186,5 +202,31 @@ where
             serde_json::from_value(v).map(Err).map_err(D::Error::custom)
         }
         _ => Err(D::Error::custom(what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientApi;
+
+    #[test]
+    fn apis_from_paths() {
+        let api = ClientApi::from_path;
+        assert_eq!(api("/v1/responses"), Some(ClientApi::Responses));
+        assert_eq!(api("/openai/v1/responses/?x=1"), Some(ClientApi::Responses));
+        // Stored responses and their sub-resources pass through.
+        assert_eq!(api("/v1/responses/resp_123"), None);
+        assert_eq!(api("/v1/responses/resp_123/cancel"), None);
+        assert_eq!(api("/v1/responses/resp_123/input_items"), None);
+        assert_eq!(
+            api("/v1/chat/completions"),
+            Some(ClientApi::ChatCompletions)
+        );
+        assert_eq!(
+            api("/v1/messages/count_tokens"),
+            Some(ClientApi::CountTokens)
+        );
+        assert_eq!(ClientApi::Responses.operation(), "chat");
+        assert_eq!(ClientApi::Responses.format(), super::WireFormat::OpenAi);
     }
 }

@@ -3,7 +3,8 @@
 //! Same-format traffic is left untouched (only the model and, for OpenAI streams, the usage
 //! option may change). Cross-format traffic is translated between OpenAI chat completions and
 //! Anthropic messages in both directions; see [`chat_via_anthropic`] and
-//! [`messages_via_openai`] for the field mappings.
+//! [`messages_via_openai`] for the field mappings. Responses API clients reach other formats
+//! through chat completions; see [`responses`].
 
 mod bedrock;
 mod chat_via_anthropic;
@@ -13,6 +14,7 @@ mod messages_via_openai;
 mod raw;
 mod reply;
 mod request_parts;
+mod responses;
 mod stream;
 
 use serde::Deserialize;
@@ -95,6 +97,9 @@ pub fn translate_request(
         // Untouched body; an empty path tells the caller to keep the client's path.
         return Ok(t);
     }
+    if api == ClientApi::Responses {
+        return responses::request(to, body, model);
+    }
     if matches!(to, WireFormat::Gemini | WireFormat::Bedrock) {
         let r = match to {
             WireFormat::Gemini => gemini::request(api, body, model)?,
@@ -172,6 +177,9 @@ pub fn translate_response(
 ) -> Result<(Option<Vec<u8>>, Usage), Error> {
     if api == ClientApi::Passthrough {
         return Ok((None, crate::usage::lenient(body)));
+    }
+    if api == ClientApi::Responses {
+        return responses::response(from, body);
     }
     match from {
         WireFormat::Gemini => return gemini::response(api, body),

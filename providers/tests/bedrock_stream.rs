@@ -281,10 +281,26 @@ fn stream_to_messages_exception() {
     insta::assert_snapshot!(stream(ClientApi::Messages, false, &exception_stream()));
 }
 
-const CLIENTS: [(ClientApi, bool); 3] = [
+#[test]
+fn stream_to_responses_tools() {
+    insta::assert_snapshot!(stream(ClientApi::Responses, false, &tools_stream()));
+}
+
+#[test]
+fn stream_to_responses_reasoning() {
+    insta::assert_snapshot!(stream(ClientApi::Responses, false, &reasoning_stream()));
+}
+
+#[test]
+fn stream_to_responses_exception() {
+    insta::assert_snapshot!(stream(ClientApi::Responses, false, &exception_stream()));
+}
+
+const CLIENTS: [(ClientApi, bool); 4] = [
     (ClientApi::ChatCompletions, false),
     (ClientApi::ChatCompletions, true),
     (ClientApi::Messages, false),
+    (ClientApi::Responses, false),
 ];
 
 fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
@@ -335,13 +351,21 @@ fn assert_well_formed(api: ClientApi, out: &str, context: &str) {
         if e.data != "[DONE]" {
             let v: Value = serde_json::from_str(&e.data)
                 .unwrap_or_else(|err| panic!("{context}: {err}: {}", e.data));
-            if api == ClientApi::Messages {
+            if matches!(api, ClientApi::Messages | ClientApi::Responses) {
                 assert_eq!(e.event.as_deref(), v["type"].as_str(), "{context}");
             }
         }
     }
     let last = events.last().unwrap();
-    if api == ClientApi::Messages {
+    if api == ClientApi::Responses {
+        assert!(
+            matches!(
+                last.event.as_deref(),
+                Some("response.completed" | "response.incomplete" | "response.failed")
+            ),
+            "{context}: ends with {last:?}"
+        );
+    } else if api == ClientApi::Messages {
         assert!(
             matches!(last.event.as_deref(), Some("message_stop" | "error")),
             "{context}: ends with {last:?}"

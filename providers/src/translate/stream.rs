@@ -15,6 +15,7 @@ mod gemini;
 mod messages_out;
 mod messages_via_openai;
 mod passthrough;
+mod responses;
 
 use crate::sse::{self, RawEvent, SseParser};
 use crate::{ClientApi, Error, Usage, WireFormat};
@@ -41,6 +42,9 @@ pub fn stream_translator(
     from: WireFormat,
     hide_usage_chunk: bool,
 ) -> Box<dyn StreamTranslator> {
+    if api == ClientApi::Responses {
+        return responses::translator(from);
+    }
     match (api.format(), from) {
         (WireFormat::OpenAi, WireFormat::OpenAi) => Box::new(Driver::new(
             passthrough::OpenAiPassthrough::new(hide_usage_chunk),
