@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use agora_proto::resource as pb;
 
+use crate::cel::CelVal;
+
 /// Who the request is, as far as the policies established.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
@@ -23,12 +25,13 @@ pub struct Identity {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     pub json: serde_json::Value,
-    pub cel: cel::Value,
+    /// The claims as CEL sees them (`jwt`), converted once per token.
+    pub cel: CelVal,
 }
 
 impl Claims {
     pub fn new(json: serde_json::Value) -> Claims {
-        let cel = cel::to_value(&json).unwrap_or(cel::Value::Null);
+        let cel = CelVal::from_json(&json);
         Claims { json, cel }
     }
 }
@@ -41,8 +44,9 @@ pub struct ApiKeyEntry {
     pub group: String,
     /// A JSON object.
     pub metadata: serde_json::Value,
-    /// The key as CEL sees it: `id`, `group`, `metadata`, and the metadata's keys.
-    pub cel: cel::Value,
+    /// The key as CEL sees it (`apiKey`): `id`, `group`, `metadata`, and the metadata's
+    /// keys; converted once per config.
+    pub cel: CelVal,
 }
 
 impl ApiKeyEntry {
@@ -51,9 +55,9 @@ impl ApiKeyEntry {
             id,
             group,
             metadata,
-            cel: cel::Value::Null,
+            cel: CelVal::empty(),
         };
-        e.cel = e.cel_value();
+        e.cel = CelVal::from_value(e.cel_value());
         e
     }
 

@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+use ::cel::common::value::{CowVal, Val};
+use ::cel::context::VariableResolver;
 pub use ::cel::{Context, Value};
 
 use crate::authn::Identity;
@@ -199,9 +201,73 @@ fn json(v: Option<&serde_json::Value>) -> Value {
         .unwrap_or_else(|| Value::from(HashMap::<String, Value>::new()))
 }
 
+/// A value converted to CEL's evaluation form once (per token, per configured key) and lent
+/// to every request's context, instead of being converted again for each evaluation.
+#[derive(Clone)]
+pub struct CelVal(Arc<dyn Val>);
+
+impl CelVal {
+    pub fn from_value(v: Value) -> CelVal {
+        let boxed: Box<dyn Val> = v.try_into().unwrap_or_else(|_| empty_map());
+        CelVal(Arc::from(boxed))
+    }
+
+    /// A JSON value (a non-representable one is an empty map).
+    pub fn from_json(v: &serde_json::Value) -> CelVal {
+        CelVal::from_value(
+            cel::to_value(v).unwrap_or_else(|_| Value::from(HashMap::<String, Value>::new())),
+        )
+    }
+
+    /// The empty map, as an absent credential is seen.
+    pub fn empty() -> CelVal {
+        empty_ref().clone()
+    }
+
+    fn val(&self) -> &dyn Val {
+        &*self.0
+    }
+}
+
+fn empty_ref() -> &'static CelVal {
+    static EMPTY: OnceLock<CelVal> = OnceLock::new();
+    EMPTY.get_or_init(|| CelVal(Arc::from(empty_map())))
+}
+
+fn empty_map() -> Box<dyn Val> {
+    Value::from(HashMap::<String, Value>::new())
+        .try_into()
+        .expect("an empty map converts")
+}
+
+impl std::fmt::Debug for CelVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for CelVal {
+    fn eq(&self, o: &CelVal) -> bool {
+        self.0.equals(o.val())
+    }
+}
+
+/// `jwt` and `apiKey` are lent to the contexts of [`Attributes::context`] from the identity.
+impl VariableResolver for Attributes<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let v = match variable {
+            "jwt" => self.identity.jwt.as_ref().map(|c| &c.cel),
+            "apiKey" => self.identity.api_key.as_ref().map(|k| &k.cel),
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(v.unwrap_or_else(|| empty_ref()).val()))
+    }
+}
+
 impl Attributes<'_> {
-    /// A context holding the variables `uses` names.
-    pub fn context(&self, uses: Uses) -> cel::Context<'static, 'static> {
+    /// A context holding the variables `uses` names. `jwt` and `apiKey` are lent from the
+    /// identity (converted once per token / key); the others are built here, once per call.
+    pub fn context(&self, uses: Uses) -> cel::Context<'_, '_> {
         let mut c = cel::Context::with_env(env());
         for (i, name) in VARS.iter().enumerate() {
             if !uses.has(i) {
@@ -216,14 +282,8 @@ impl Attributes<'_> {
                     ],
                     None => vec![],
                 }),
-                2 => match &self.identity.jwt {
-                    Some(c) => c.cel.clone(),
-                    None => json(None),
-                },
-                3 => match &self.identity.api_key {
-                    Some(k) => k.cel.clone(),
-                    None => json(None),
-                },
+                // Lent by the resolver.
+                2 | 3 => continue,
                 4 => map(match &self.identity.basic_user {
                     Some(u) => vec![("username", Value::from(u.clone()))],
                     None => vec![],
@@ -241,8 +301,9 @@ impl Attributes<'_> {
                 6 => json(self.mcp),
                 _ => json(self.a2a),
             };
-            c.add_variable_from_value(*name, v);
+            c.add_variable_as_val(*name, v.try_into().unwrap_or_else(|_| empty_map()));
         }
+        c.set_variable_resolver(self);
         c
     }
 

@@ -196,8 +196,8 @@ impl PolicyCtx {
             self.identity.basic_user = b.authenticate(headers)?;
         }
         let charges = {
-            let cel = (eff.uses != Uses::default())
-                .then(|| attributes(&req, &self.identity, None).context(eff.uses));
+            let attrs = attributes(&req, &self.identity, None);
+            let cel = (eff.uses != Uses::default()).then(|| attrs.context(eff.uses));
             for a in &eff.authorization {
                 if body != BodyFollows::No && a.uses().reads_body() {
                     self.deferred_authz.push(a.clone());
@@ -305,8 +305,20 @@ impl PolicyCtx {
             return self.charge_global(pending).await;
         }
         let (charges, subject) = {
-            let cel = (eff.uses != Uses::default())
-                .then(|| attributes(&req, &self.identity, Some(llm)).context(eff.uses));
+            let attrs = attributes(&req, &self.identity, Some(llm));
+            // Rules ran already: only token-limit descriptors and a budget's subject read
+            // the context here.
+            let uses = eff
+                .local_limits
+                .iter()
+                .map(|l| &l.spec)
+                .chain(eff.global_limits.iter().flat_map(|g| g.limits.iter()))
+                .filter(|l| l.kind == Kind::Tokens)
+                .fold(
+                    eff.budget.as_ref().map_or(Uses::default(), |b| b.uses()),
+                    |u, l| u.union(l.uses()),
+                );
+            let cel = (uses != Uses::default()).then(|| attrs.context(uses));
             let subject = eff.budget.as_ref().and_then(|b| {
                 b.subject(&self.identity, cel.as_ref())
                     .map(|s| (b.clone(), s))
