@@ -133,9 +133,12 @@ impl ProxyHttp for Gateway {
                 if plan.backend.ai.is_some() {
                     // Known before any error, so every error takes the client's format.
                     // Paths that are not an LLM API pass through to the provider untouched.
-                    let path = session.req_header().uri.path();
-                    ctx.llm.api =
-                        Some(ClientApi::from_path(path).unwrap_or(ClientApi::Passthrough));
+                    let req = session.req_header();
+                    let api =
+                        ClientApi::from_path(req.uri.path()).unwrap_or(ClientApi::Passthrough);
+                    // Only a POST creates a response; other methods on `/responses` pass.
+                    let creates = api != ClientApi::Responses || req.method == http::Method::POST;
+                    ctx.llm.api = Some(if creates { api } else { ClientApi::Passthrough });
                 }
                 plan.rule().backends[plan.backend_index].policies.clone()
             }

@@ -72,7 +72,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self):
-        if self.path.endswith("/models"):
+        if "/responses/" in self.path:
+            self._record(None)
+            self._send_json(200, {"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": "completed", "model": "gpt-4.1", "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}})
+        elif self.path.endswith("/models"):
             self._record(None)
             self._send_json(200, {"object": "list", "data": [{"id": "mock-model", "object": "model", "created": 0, "owned_by": "mock"}]})
         else:

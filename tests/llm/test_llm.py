@@ -267,13 +267,12 @@ def test_azure_openai_deployment_path(gateway):
 
 
 def test_other_paths_pass_through_with_credentials(gateway):
-    # The Responses API is not translated, but it reaches an OpenAI provider untouched.
-    r = oai(gateway).responses.create(model="gpt-4.1", input="hi")
-    assert r.output_text == "hello from gpt-4.1"
+    # A stored response is not an API the gateway translates: it reaches the provider untouched.
+    r = oai(gateway).responses.retrieve("resp_mock")
+    assert r.id == "resp_mock"
     seen = gateway.last()
-    assert seen["path"] == "/v1/responses"
+    assert seen["path"] == "/v1/responses/resp_mock"
     assert seen["headers"]["authorization"] == "Bearer sk-upstream-openai"
-    assert seen["body"]["input"] == "hi"
     m = gateway.metrics()
     assert any(l.startswith("agora_gen_ai_client_token_usage_sum") and 'gen_ai_operation_name="passthrough"' in l and 'gen_ai_token_type="input"' in l and l.endswith(" 5") for l in m.splitlines())
 
@@ -332,3 +331,139 @@ def test_embeddings_models_and_count_tokens(gateway):
     with pytest.raises(anthropic.BadRequestError):
         # count_tokens has no OpenAI equivalent: a clear 400 in the Anthropic format.
         ant(gateway, "/x-anthropic").messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+
+# ---- OpenAI Responses API ----
+
+TOOLS_RESP = [{"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}, "strict": True}]
+
+
+def token_sum(gw, kind, model, **labels):
+    """The token usage sum of one kind for a request model (None if no series)."""
+    for l in gw.metrics().splitlines():
+        if l.startswith("agora_gen_ai_client_token_usage_sum") and f'gen_ai_token_type="{kind}"' in l and f'gen_ai_request_model="{model}"' in l and all(f'{k}="{v}"' in l for k, v in labels.items()):
+            return float(l.rsplit(" ", 1)[1])
+    return None
+
+
+def test_responses_openai_provider_untouched(gateway):
+    client = oai(gateway)
+    raw = client.responses.with_raw_response.create(model="gpt-4.1", input="hi", instructions="be brief")
+    r = raw.parse()
+    assert r.output_text == "hello from gpt-4.1"
+    seen = gateway.last()
+    assert seen["path"] == "/v1/responses"
+    assert seen["headers"]["authorization"] == "Bearer sk-upstream-openai"
+    assert seen["body"] == {"model": "gpt-4.1", "input": "hi", "instructions": "be brief"}
+    assert token_sum(gateway, "input", "gpt-4.1", gen_ai_operation_name="chat", gen_ai_system="openai") == 5
+
+
+def test_responses_to_anthropic(gateway):
+    client = oai(gateway, "/anthropic")
+    r = client.responses.create(model="claude-resp", instructions="be brief", input="hi", max_output_tokens=50, temperature=0.3)
+    assert r.output_text == "hello from claude-resp"
+    assert r.status == "completed" and r.id.startswith("resp_")
+    assert (r.usage.input_tokens, r.usage.input_tokens_details.cached_tokens, r.usage.output_tokens) == (11, 3, 7)
+    seen = gateway.last()
+    assert seen["path"] == "/v1/messages"
+    assert seen["headers"]["x-api-key"] == "sk-ant-upstream"
+    assert seen["body"]["system"] == "be brief"
+    assert seen["body"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert (seen["body"]["max_tokens"], seen["body"]["temperature"]) == (50, 0.3)
+    assert token_sum(gateway, "input", "claude-resp", gen_ai_operation_name="chat", gen_ai_system="anthropic") == 11
+
+    # A function call round trip: the call, then its output sent back as history.
+    r = client.responses.create(model="claude-tools", tools=TOOLS_RESP, input="weather in Paris?")
+    call = r.output[0]
+    assert (call.type, call.name, call.call_id, json.loads(call.arguments)) == ("function_call", "get_weather", "toolu_1", {"city": "Paris"})
+    assert gateway.last()["body"]["tools"][0]["input_schema"]["required"] == ["city"]
+    history = [{"role": "user", "content": "weather in Paris?"}] + [o.model_dump(exclude_none=True) for o in r.output]
+    history.append({"type": "function_call_output", "call_id": call.call_id, "output": "18C, cloudy"})
+    r = client.responses.create(model="claude-resp", tools=TOOLS_RESP, input=history)
+    assert r.output_text == "hello from claude-resp"
+    messages = gateway.last()["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]
+    assert messages[2]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C, cloudy"}
+
+    # Streaming, raw events.
+    events = list(client.responses.create(model="claude-resp", input="hi", stream=True))
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"]
+    assert types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "hello from claude-resp "
+    done = events[-1].response
+    assert done.output_text == "hello from claude-resp "
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (11, 7)
+    assert gateway.last()["body"]["stream"] is True
+
+    # Streaming a tool call with the SDK's stream helper.
+    with client.responses.stream(model="claude-tools", tools=TOOLS_RESP, input="weather?") as s:
+        deltas = [e.delta for e in s if e.type == "response.function_call_arguments.delta"]
+        final = s.get_final_response()
+    assert "".join(deltas) == '{"city": "Paris"}'
+    assert final.output[0].type == "function_call" and json.loads(final.output[0].arguments) == {"city": "Paris"}
+
+    # Upstream errors come back in OpenAI's shape.
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="claude-429", input="hi")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="claude-resp", input="hi", previous_response_id="resp_1")
+    assert "previous_response_id" in e.value.message
+
+
+def test_responses_to_bedrock(gateway):
+    client = oai(gateway, "/bedrock")
+    r = client.responses.create(model="anthropic.claude-3-haiku-20240307-v1:0", input="hi", max_output_tokens=30)
+    assert r.output_text == "hello from anthropic.claude-3-haiku-20240307-v1:0"
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (10, 7)
+    seen = gateway.last()
+    assert seen["path"] == "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    assert seen["body"]["inferenceConfig"]["maxTokens"] == 30
+    assert seen["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 ")
+
+    with client.responses.stream(model="br-tools", tools=TOOLS_RESP, input="weather?") as s:
+        final = s.get_final_response()
+    call = final.output[0]
+    assert (call.type, call.name, call.call_id, json.loads(call.arguments)) == ("function_call", "get_weather", "tooluse_1", {"city": "Paris"})
+    assert final.usage.input_tokens == 10 and final.usage.output_tokens == 7
+    seen = gateway.last()
+    assert seen["path"] == "/model/br-tools/converse-stream"
+    assert seen["body"]["toolConfig"]["tools"][0]["toolSpec"]["name"] == "get_weather"
+
+    r = client.responses.create(model="br-text", input=[
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "tooluse_1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "tooluse_1", "output": "18C"},
+    ], tools=TOOLS_RESP)
+    assert r.output_text == "hello from br-text"
+    msgs = gateway.last()["body"]["messages"]
+    assert msgs[1]["content"][0]["toolUse"]["toolUseId"] == "tooluse_1"
+    assert msgs[2]["content"][0]["toolResult"]["toolUseId"] == "tooluse_1"
+
+
+def test_responses_to_gemini(gateway):
+    client = oai(gateway, "/gemini")
+    image = "data:image/png;base64,iVBORw0KGgo="
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"], "additionalProperties": False}
+    r = client.responses.create(
+        model="gemini-2.5-flash",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "what is this?"}, {"type": "input_image", "image_url": image, "detail": "auto"}]}],
+        text={"format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}},
+        top_p=0.5,
+    )
+    assert r.output_text == "hello from gemini-2.5-flash"
+    assert (r.usage.input_tokens, r.usage.input_tokens_details.cached_tokens, r.usage.output_tokens) == (9, 2, 7)
+    seen = gateway.last()
+    assert seen["path"] == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert seen["body"]["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+    config = seen["body"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and config["responseSchema"]["required"] == ["answer"]
+    assert config["topP"] == 0.5
+
+    events = list(client.responses.create(model="gemini-2.5-flash", input="hi", stream=True))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text.strip() == "hello from gemini-2.5-flash"
+    assert events[-1].response.usage.input_tokens == 9
+    assert gateway.last()["path"].startswith("/v1beta/models/gemini-2.5-flash:streamGenerateContent")
