@@ -34,9 +34,13 @@ impl RequestPolicy {
     }
 
     /// The shaped body, or `None` when the policy does not apply to this API (or is empty).
-    /// Only chat APIs (OpenAI chat completions, Anthropic messages) are shaped.
+    /// Only chat APIs (OpenAI chat completions and Responses, Anthropic messages) are shaped.
     pub fn apply(&self, api: ClientApi, body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        if self.is_empty() || !matches!(api, ClientApi::ChatCompletions | ClientApi::Messages) {
+        let chat = matches!(
+            api,
+            ClientApi::ChatCompletions | ClientApi::Messages | ClientApi::Responses
+        );
+        if self.is_empty() || !chat {
             return Ok(None);
         }
         let mut obj: Map<String, Value> = match serde_json::from_slice(body) {
@@ -56,6 +60,7 @@ impl RequestPolicy {
         }
         match api {
             ClientApi::ChatCompletions => self.shape_chat(&mut obj)?,
+            ClientApi::Responses => self.shape_responses(&mut obj)?,
             _ => self.shape_messages(&mut obj)?,
         }
         serde_json::to_vec(&obj)
@@ -75,6 +80,31 @@ impl RequestPolicy {
         out.append(messages);
         out.extend(self.append.iter().map(to_value));
         *messages = out;
+        Ok(())
+    }
+
+    /// OpenAI Responses: every prompt message becomes an input message around the client's
+    /// `input` (a text `input` becomes one user message first).
+    fn shape_responses(&self, obj: &mut Map<String, Value>) -> Result<(), Error> {
+        if self.prepend.is_empty() && self.append.is_empty() {
+            return Ok(());
+        }
+        let input = match obj.remove("input") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::String(s)) => vec![serde_json::json!({ "role": "user", "content": s })],
+            Some(Value::Array(a)) => a,
+            Some(_) => {
+                return Err(Error::InvalidRequest(
+                    "input must be a string or a list".into(),
+                ));
+            }
+        };
+        let to_value =
+            |m: &PromptMessage| serde_json::json!({ "role": m.role, "content": m.content });
+        let mut out: Vec<Value> = self.prepend.iter().map(to_value).collect();
+        out.extend(input);
+        out.extend(self.append.iter().map(to_value));
+        obj.insert("input".into(), Value::Array(out));
         Ok(())
     }
 
@@ -200,6 +230,28 @@ mod tests {
             json!({"role":"user","content":"Answer briefly."})
         );
         assert_eq!(v["max_tokens"], 256);
+    }
+
+    #[test]
+    fn responses_prompts_wrap_input() {
+        let v = shaped(ClientApi::Responses, json!({"model":"m","input":"hi"}));
+        assert_eq!(
+            v["input"],
+            json!([
+                {"role":"system","content":"Be safe."},
+                {"role":"user","content":"hi"},
+                {"role":"user","content":"Answer briefly."}
+            ])
+        );
+        assert_eq!(
+            (v["temperature"].clone(), v["max_tokens"].clone()),
+            (json!(0.2), json!(256))
+        );
+        assert!(
+            policy()
+                .apply(ClientApi::Responses, br#"{"input":3}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -467,3 +467,24 @@ def test_responses_to_gemini(gateway):
     assert events[-1].response.output_text.strip() == "hello from gemini-2.5-flash"
     assert events[-1].response.usage.input_tokens == 9
     assert gateway.last()["path"].startswith("/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+
+
+def test_responses_to_azure_v1_path(gateway):
+    r = oai(gateway, "/azure").responses.create(model="gpt-4o", input="hi")
+    assert r.output_text == "hello from gpt4o-dep"
+    seen = gateway.last()
+    assert seen["path"] == "/openai/v1/responses"
+    assert seen["headers"]["api-key"] == "azure-key"
+    assert seen["body"]["model"] == "gpt4o-dep"
+
+
+def test_responses_shaped_by_request_policies(gateway):
+    r = oai(gateway, "/shaped").responses.create(model="gpt-4.1", input="hi")
+    assert r.output_text == "hello from gpt-4.1"
+    body = gateway.last()["body"]
+    assert body["input"] == [
+        {"role": "system", "content": "Follow the house rules."},
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "Answer in one line."},
+    ]
+    assert body["temperature"] == 0.2

@@ -133,6 +133,15 @@ impl LlmCtx {
         } else {
             None
         };
+        // Azure serves the Responses API on its v1 path only, the deployment as the model
+        // (without a deployment, the provider's usual v1 path is that path already).
+        let azure_responses = match &p.vendor {
+            super::Vendor::Azure { deployment, .. } if self.api == ClientApi::Responses => {
+                Some(deployment.as_str()).filter(|d| !d.is_empty())
+            }
+            _ => None,
+        };
+        let rewrite = azure_responses.or(rewrite);
         let mut t = translate_request(self.api, p.format, &self.original, rewrite)?;
         if self.api == ClientApi::GenerateContent {
             // A Gemini client says whether it streams in its path, not its body.
@@ -148,6 +157,8 @@ impl LlmCtx {
         // Passthrough keeps the client's (possibly rewritten) path: an empty upstream path.
         self.upstream_path = if t.path.is_empty() {
             String::new()
+        } else if azure_responses.is_some() {
+            "/openai/v1/responses".to_string()
         } else {
             p.upstream_path(&t.path, t.stream)
         };
