@@ -34,6 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "#[serde(serialize_with = \"crate::redact_str\")]",
         )
         .field_attribute(
+            "agora.resource.v1.GcpAuth.service_account_key",
+            "#[serde(serialize_with = \"crate::redact_str\")]",
+        )
+        .field_attribute(
             "agora.resource.v1.AwsCredentials.session_token",
             "#[serde(serialize_with = \"crate::redact_str\")]",
         )

@@ -11,6 +11,12 @@ fn open_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
+/// Any JSON value (a string or an object), kept as written.
+#[cfg(feature = "schema")]
+fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"x-kubernetes-preserve-unknown-fields": true})
+}
+
 use serde::{Deserialize, Serialize};
 
 /// `spec.ai`: one provider, or groups of providers in priority order.
@@ -129,8 +135,9 @@ pub struct BackendPoliciesConfig {
     pub ai: Option<AiPoliciesConfig>,
 }
 
-/// Backend authentication: a key (inline, from a file or an environment variable), or the
-/// client's own credentials (`passthrough: {}`).
+/// Backend authentication: a key (inline, from a file or an environment variable), the
+/// client's own credentials (`passthrough: {}`), or cloud credentials the gateway obtains
+/// itself (`aws`, `gcp`).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -148,10 +155,14 @@ pub struct AuthConfig {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
     pub secret_ref: Option<serde_json::Value>,
-    /// AWS credentials for SigV4 (Bedrock); fields default to the standard environment
-    /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+    /// AWS credentials for SigV4 (Bedrock): static keys, a Secret, or (`aws: {}`) the
+    /// default credential chain (environment, web identity, container, instance metadata).
     #[serde(default)]
     pub aws: Option<AwsAuthConfig>,
+    /// GCP OAuth2 access tokens minted by the gateway (Vertex AI): from a service-account
+    /// key, or (`gcp: {}`) Application Default Credentials.
+    #[serde(default)]
+    pub gcp: Option<GcpAuthConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
@@ -164,6 +175,48 @@ pub struct AwsAuthConfig {
     pub secret_access_key: Option<String>,
     #[serde(default)]
     pub session_token: Option<String>,
+    /// A Kubernetes Secret with `accessKey`, `secretKey` and optionally `sessionToken`;
+    /// only the control plane can resolve it.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
+    pub secret_ref: Option<serde_json::Value>,
+    /// Assume this IAM role through STS, with the other credentials as the source.
+    #[serde(default)]
+    pub assume_role: Option<AwsAssumeRoleConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsAssumeRoleConfig {
+    /// `arn:aws:iam::<account>:role/<name>`.
+    pub role_arn: String,
+}
+
+/// `policies.auth.gcp`: at most one key source; none means Application Default Credentials.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GcpAuthConfig {
+    /// `AccessToken` (the default); `IdToken` is not supported.
+    #[serde(default, rename = "type")]
+    pub token_type: Option<String>,
+    /// ID token audience (`IdToken` only, so not supported).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// A service-account key, inline: the JSON document as a string or as an object.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "any_value"))]
+    pub service_account_key: Option<serde_json::Value>,
+    /// File holding a service-account key (local config only).
+    #[serde(default)]
+    pub service_account_key_file: Option<String>,
+    /// A Kubernetes Secret holding a service-account key (its `key.json`,
+    /// `credentials.json` or `serviceAccountKey` entry, or its only entry); only the control
+    /// plane can resolve it.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_object"))]
+    pub secret_ref: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]

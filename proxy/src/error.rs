@@ -30,6 +30,9 @@ pub enum Error {
     /// An A2A request that is not valid JSON-RPC (400, a JSON-RPC error body).
     #[error("{message}")]
     A2a { code: i64, message: String },
+    /// Cloud credentials for a provider (GCP token, AWS keys) could not be obtained (503).
+    #[error("{0}")]
+    Credentials(String),
     /// A policy refused the request (401, 403, 429, 503).
     #[error(transparent)]
     Policy(#[from] agora_policies::Error),
@@ -54,6 +57,7 @@ impl Error {
             Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
             Error::Llm(e) => e.status(),
+            Error::Credentials(_) => 503,
             Error::Policy(e) => e.status(),
             Error::A2a { .. } => 400,
         }
@@ -69,6 +73,7 @@ impl Error {
             Error::NoHealthyEndpoint(_) => "no_healthy_endpoint",
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
             Error::Llm(_) => "llm_error",
+            Error::Credentials(_) => "credentials_unavailable",
             Error::A2a { .. } => "invalid_jsonrpc",
             Error::Policy(e) => match e.status() {
                 401 => "unauthenticated",

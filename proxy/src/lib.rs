@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod body;
+pub mod cloud_auth;
 pub mod config;
 pub mod error;
 pub mod filters;

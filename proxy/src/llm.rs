@@ -78,8 +78,10 @@ pub enum ProviderAuth {
     Key(HeaderName, HeaderValue),
     /// Keep the client's own credentials.
     Passthrough,
-    /// Sign each request with AWS SigV4.
-    Aws(agora_providers::bedrock_sign::Credentials),
+    /// Sign each request with AWS SigV4, with the source's current credentials.
+    Aws(crate::cloud_auth::AwsCredentials),
+    /// `authorization: Bearer <GCP access token>`, minted and refreshed by the gateway.
+    Gcp(crate::cloud_auth::GcpTokens),
 }
 
 impl std::fmt::Debug for ProviderAuth {
@@ -89,6 +91,27 @@ impl std::fmt::Debug for ProviderAuth {
             ProviderAuth::Key(..) => "Key([redacted])",
             ProviderAuth::Passthrough => "Passthrough",
             ProviderAuth::Aws(_) => "Aws([redacted])",
+            ProviderAuth::Gcp(_) => "Gcp([redacted])",
+        })
+    }
+}
+
+/// The cloud credentials one LLM attempt uses, taken from its provider's source before the
+/// attempt starts (see `ProviderAuth::current`).
+#[derive(Clone)]
+pub enum CloudCredentials {
+    Aws(Arc<crate::cloud_auth::Entry<agora_providers::bedrock_sign::Credentials>>),
+    Bearer(Arc<crate::cloud_auth::Entry<HeaderValue>>),
+}
+
+impl ProviderAuth {
+    /// The credentials an attempt needs now (`None` for keys and passthrough). Waits only
+    /// when no valid credential is cached; the error says why none could be obtained.
+    pub async fn current(&self) -> crate::error::Result<Option<CloudCredentials>> {
+        Ok(match self {
+            ProviderAuth::Aws(src) => Some(CloudCredentials::Aws(src.get().await?)),
+            ProviderAuth::Gcp(src) => Some(CloudCredentials::Bearer(src.get().await?)),
+            _ => None,
         })
     }
 }

@@ -150,8 +150,10 @@ fn host_port(s: &Snapshot, out: &mut Output, hp: &HostPort) -> pb::backend::Kind
 }
 
 /// Backend credentials in a cluster: a key from a Secret (`secretRef`, its `Authorization`
-/// entry, a leading `Bearer ` dropped), an inline key, the client's own (`passthrough`), or
-/// AWS keys written inline.
+/// entry, a leading `Bearer ` dropped), an inline key, the client's own (`passthrough`), AWS
+/// credentials (inline, from a Secret, or the proxy's default chain) or GCP tokens (a
+/// service-account key from a Secret or inline, or the proxy's Application Default
+/// Credentials).
 fn auth(
     s: &Snapshot,
     ns: &str,
@@ -164,30 +166,13 @@ fn auth(
         message,
     };
     let kind = if let Some(r) = &a.secret_ref {
-        let name = r["name"]
-            .as_str()
-            .ok_or_else(|| err("secretRef.name", "is required".into()))?;
-        let secret = s
-            .secrets
-            .get(&ObjKey::new(ns, name))
-            .ok_or_else(|| err("secretRef", format!("Secret {ns}/{name} not found")))?;
-        let value = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get("Authorization"))
-            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-            .or_else(|| {
-                secret
-                    .string_data
-                    .as_ref()
-                    .and_then(|d| d.get("Authorization").cloned())
-            })
-            .ok_or_else(|| {
-                err(
-                    "secretRef",
-                    format!("Secret {ns}/{name} has no Authorization entry"),
-                )
-            })?;
+        let (name, secret) = secret(s, ns, r, &format!("{at}.secretRef"))?;
+        let value = entry(secret, "Authorization").ok_or_else(|| {
+            err(
+                "secretRef",
+                format!("Secret {ns}/{name} has no Authorization entry"),
+            )
+        })?;
         let value = value.trim();
         let key = value
             .strip_prefix("Bearer ")
@@ -199,17 +184,126 @@ fn auth(
     } else if a.passthrough.is_some() {
         Kind::Passthrough(true)
     } else if let Some(aws) = &a.aws {
-        Kind::Aws(pb::AwsCredentials {
-            access_key_id: aws.access_key_id.clone().unwrap_or_default(),
-            secret_access_key: aws.secret_access_key.clone().unwrap_or_default(),
-            session_token: aws.session_token.clone().unwrap_or_default(),
+        let at = format!("{at}.aws");
+        let mut creds = agora_providers::spec::convert::aws_credentials(aws, &at)?;
+        if let Some(r) = &aws.secret_ref {
+            if !creds.access_key_id.is_empty() {
+                return Err(err(
+                    "aws.secretRef",
+                    "set either secretRef or accessKeyId/secretAccessKey".into(),
+                ));
+            }
+            let (name, secret) = secret(s, ns, r, &format!("{at}.secretRef"))?;
+            let need = |k: &str| {
+                entry(secret, k)
+                    .map(|v| v.trim().to_string())
+                    .ok_or_else(|| {
+                        err(
+                            "aws.secretRef",
+                            format!("Secret {ns}/{name} has no {k} entry"),
+                        )
+                    })
+            };
+            creds.access_key_id = need("accessKey")?;
+            creds.secret_access_key = need("secretKey")?;
+            creds.session_token = entry(secret, "sessionToken")
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default();
+        }
+        Kind::Aws(creds)
+    } else if let Some(gcp) = &a.gcp {
+        let at = format!("{at}.gcp");
+        agora_providers::spec::convert::check_gcp(gcp, &at)?;
+        if gcp.service_account_key_file.is_some() {
+            return Err(err(
+                "gcp.serviceAccountKeyFile",
+                "is for local files; in a cluster use secretRef".into(),
+            ));
+        }
+        let key = match (&gcp.secret_ref, &gcp.service_account_key) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "gcp",
+                    "set at most one of secretRef and serviceAccountKey".into(),
+                ));
+            }
+            (Some(r), None) => {
+                let (name, secret) = secret(s, ns, r, &format!("{at}.secretRef"))?;
+                gcp_key_entry(secret).ok_or_else(|| {
+                    err(
+                        "gcp.secretRef",
+                        format!(
+                            "Secret {ns}/{name} has no key.json, credentials.json or serviceAccountKey entry"
+                        ),
+                    )
+                })?
+            }
+            (None, Some(v)) => agora_providers::spec::convert::inline_gcp_key(
+                v,
+                &format!("{at}.serviceAccountKey"),
+            )?,
+            (None, None) => String::new(),
+        };
+        Kind::Gcp(pb::GcpAuth {
+            service_account_key: key,
         })
     } else {
         return Err(err(
             "",
-            "in a cluster, use secretRef, key, passthrough or aws (keyFile and keyEnv are for local files)"
+            "in a cluster, use secretRef, key, passthrough, aws or gcp (keyFile and keyEnv are for local files)"
                 .into(),
         ));
     };
     Ok(pb::BackendAuth { kind: Some(kind) })
+}
+
+/// The Secret a `secretRef` (`{name: …}`) names, in the backend's namespace.
+fn secret<'a>(
+    s: &'a Snapshot,
+    ns: &str,
+    r: &serde_json::Value,
+    at: &str,
+) -> Result<(String, &'a k8s_openapi::api::core::v1::Secret), agora_providers::Error> {
+    let err = |field: &str, message: String| agora_providers::Error::Config {
+        field: format!("{at}{field}"),
+        message,
+    };
+    let name = r["name"]
+        .as_str()
+        .ok_or_else(|| err(".name", "is required".into()))?;
+    let secret = s
+        .secrets
+        .get(&ObjKey::new(ns, name))
+        .ok_or_else(|| err("", format!("Secret {ns}/{name} not found")))?;
+    Ok((name.to_string(), secret))
+}
+
+/// One entry of a Secret (`data`, else `stringData`), as text.
+fn entry(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key).cloned())
+        })
+}
+
+/// The service-account key of a Secret: its `key.json`, `credentials.json` or
+/// `serviceAccountKey` entry, or its only entry.
+fn gcp_key_entry(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> {
+    ["key.json", "credentials.json", "serviceAccountKey"]
+        .iter()
+        .find_map(|k| entry(secret, k))
+        .or_else(|| {
+            let data = secret.data.as_ref().filter(|d| d.len() == 1)?;
+            data.values()
+                .next()
+                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        })
+        .map(|v| v.trim().to_string())
 }

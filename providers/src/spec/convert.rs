@@ -321,3 +321,67 @@ fn vendor(p: &ProviderConfig, at: &str) -> Result<Vendor> {
         return Err(invalid(at, "no provider kind"));
     })
 }
+
+/// `policies.auth.aws` without a Secret: both static keys, or neither (the proxy then walks
+/// the default credential chain at run time), and the role to assume, if any.
+pub fn aws_credentials(aws: &AwsAuthConfig, at: &str) -> Result<pb::AwsCredentials> {
+    let creds = pb::AwsCredentials {
+        access_key_id: aws.access_key_id.clone().unwrap_or_default(),
+        secret_access_key: aws.secret_access_key.clone().unwrap_or_default(),
+        session_token: aws.session_token.clone().unwrap_or_default(),
+        assume_role_arn: aws
+            .assume_role
+            .as_ref()
+            .map(|r| r.role_arn.clone())
+            .unwrap_or_default(),
+    };
+    if creds.access_key_id.is_empty() != creds.secret_access_key.is_empty()
+        || (creds.access_key_id.is_empty() && !creds.session_token.is_empty())
+    {
+        return Err(invalid(
+            at,
+            "set accessKeyId and secretAccessKey together (sessionToken only with them), or neither for the default credential chain",
+        ));
+    }
+    if aws.assume_role.is_some() && !creds.assume_role_arn.starts_with("arn:") {
+        return Err(invalid(
+            format!("{at}.assumeRole.roleArn"),
+            "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+        ));
+    }
+    Ok(creds)
+}
+
+/// `policies.auth.gcp`: rejects what the proxy does not mint (ID tokens: `type: IdToken`,
+/// `audience`).
+pub fn check_gcp(gcp: &GcpAuthConfig, at: &str) -> Result<()> {
+    match gcp.token_type.as_deref() {
+        None | Some("AccessToken") => {}
+        Some(other) => {
+            return Err(invalid(
+                format!("{at}.type"),
+                format!("{other:?} is not supported; only AccessToken"),
+            ));
+        }
+    }
+    if gcp.audience.is_some() {
+        return Err(invalid(
+            format!("{at}.audience"),
+            "only valid with type IdToken, which is not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// An inline service-account key (`gcp.serviceAccountKey`): a JSON string, or the document
+/// written as an object.
+pub fn inline_gcp_key(v: &serde_json::Value, at: &str) -> Result<String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.trim().to_string()),
+        serde_json::Value::Object(_) => Ok(v.to_string()),
+        _ => Err(invalid(
+            at,
+            "a service-account key: a JSON document (string or object)",
+        )),
+    }
+}

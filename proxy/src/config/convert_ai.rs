@@ -90,28 +90,27 @@ fn auth_of(a: &AuthConfig, at: &str, base: &Path) -> Result<pb::BackendAuth> {
         a.key_env.is_some(),
         a.passthrough.is_some(),
         a.aws.is_some(),
+        a.gcp.is_some(),
     ];
     if set.iter().filter(|x| **x).count() != 1 {
         return Err(Error::invalid(
             at,
-            "set exactly one of key, keyFile, keyEnv, passthrough, aws",
+            "set exactly one of key, keyFile, keyEnv, passthrough, aws, gcp",
         ));
     }
     let kind = if let Some(aws) = &a.aws {
-        let pick = |v: &Option<String>, env: &str| v.clone().or_else(|| std::env::var(env).ok());
-        let creds = pb::AwsCredentials {
-            access_key_id: pick(&aws.access_key_id, "AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            secret_access_key: pick(&aws.secret_access_key, "AWS_SECRET_ACCESS_KEY")
-                .unwrap_or_default(),
-            session_token: pick(&aws.session_token, "AWS_SESSION_TOKEN").unwrap_or_default(),
-        };
-        if creds.access_key_id.is_empty() || creds.secret_access_key.is_empty() {
+        if aws.secret_ref.is_some() {
             return Err(Error::invalid(
-                format!("{at}.aws"),
-                "needs accessKeyId and secretAccessKey (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)",
+                format!("{at}.aws.secretRef"),
+                "Secrets are resolved by the control plane; in a local file use accessKeyId and secretAccessKey, or aws: {} for the default credential chain",
             ));
         }
-        Kind::Aws(creds)
+        Kind::Aws(
+            agora_providers::spec::convert::aws_credentials(aws, &format!("{at}.aws"))
+                .map_err(config_error)?,
+        )
+    } else if let Some(gcp) = &a.gcp {
+        Kind::Gcp(gcp_auth(gcp, &format!("{at}.gcp"), base)?)
     } else if a.passthrough.is_some() {
         Kind::Passthrough(true)
     } else if let Some(env) = &a.key_env {
@@ -133,4 +132,50 @@ fn auth_of(a: &AuthConfig, at: &str, base: &Path) -> Result<pb::BackendAuth> {
         )
     };
     Ok(pb::BackendAuth { kind: Some(kind) })
+}
+
+/// `gcp`: a service-account key inline or from a file (read now), or neither for
+/// Application Default Credentials.
+fn gcp_auth(gcp: &GcpAuthConfig, at: &str, base: &Path) -> Result<pb::GcpAuth> {
+    if gcp.secret_ref.is_some() {
+        return Err(Error::invalid(
+            format!("{at}.secretRef"),
+            "Secrets are resolved by the control plane; in a local file use serviceAccountKeyFile or serviceAccountKey",
+        ));
+    }
+    agora_providers::spec::convert::check_gcp(gcp, at).map_err(config_error)?;
+    let key = match (&gcp.service_account_key, &gcp.service_account_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                at,
+                "set at most one of serviceAccountKey and serviceAccountKeyFile",
+            ));
+        }
+        (Some(v), None) => {
+            agora_providers::spec::convert::inline_gcp_key(v, &format!("{at}.serviceAccountKey"))
+                .map_err(config_error)?
+        }
+        (None, Some(_)) => {
+            let bytes = super::convert::inline_or_file(
+                &None,
+                &gcp.service_account_key_file,
+                &format!("{at}.serviceAccountKey"),
+                base,
+            )?
+            .unwrap_or_default();
+            String::from_utf8(bytes)
+                .map_err(|_| Error::invalid(format!("{at}.serviceAccountKeyFile"), "not UTF-8"))?
+        }
+        (None, None) => String::new(),
+    };
+    Ok(pb::GcpAuth {
+        service_account_key: key,
+    })
+}
+
+fn config_error(e: agora_providers::Error) -> Error {
+    match e {
+        agora_providers::Error::Config { field, message } => Error::invalid(field, message),
+        other => Error::invalid("", other.to_string()),
+    }
 }

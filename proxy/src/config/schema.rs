@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 pub use agora_providers::spec::{
-    AiConfig, AiPoliciesConfig, AuthConfig, AwsAuthConfig, BackendPoliciesConfig,
+    AiConfig, AiPoliciesConfig, AuthConfig, AwsAuthConfig, BackendPoliciesConfig, GcpAuthConfig,
     PromptMessageConfig, PromptPolicyConfig, ProviderConfig,
 };
 

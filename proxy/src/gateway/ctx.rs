@@ -39,6 +39,8 @@ pub struct RequestCtx {
 pub struct LlmSlot {
     pub api: Option<agora_providers::ClientApi>,
     pub state: Option<Box<LlmCtx>>,
+    /// Cloud credentials (GCP token, AWS keys) of the current attempt's provider.
+    pub cloud: Option<crate::llm::CloudCredentials>,
 }
 
 /// Routing results.

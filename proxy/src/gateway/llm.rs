@@ -10,7 +10,7 @@ use pingora::prelude::HttpPeer;
 
 use super::RequestCtx;
 use crate::error::Error;
-use crate::llm::{AiIr, LlmError, ProviderAuth, ProviderIr};
+use crate::llm::{AiIr, CloudCredentials, LlmError, ProviderAuth, ProviderIr};
 use crate::metrics::Metrics;
 
 /// Client credential headers, removed before a request goes to a provider (unless the
@@ -29,7 +29,24 @@ pub async fn peer(ai: &AiIr, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>, Erro
         .state
         .as_mut()
         .ok_or(Error::Llm(LlmError::NoProvider))?;
-    let p = llm.next_attempt(ai)?;
+    // A provider whose cloud credentials cannot be obtained is skipped like a failed one.
+    let (p, cloud) = loop {
+        let p = llm.next_attempt(ai)?;
+        match p.auth.current().await {
+            Ok(cloud) => break (p, cloud),
+            Err(e) => {
+                let e = Error::Credentials(format!(
+                    "cannot obtain credentials for provider {}: {e}",
+                    p.name
+                ));
+                if !llm.can_fail_over(ai) {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "failing over to the next provider");
+            }
+        }
+    };
+    ctx.llm.cloud = cloud;
     ctx.upstream.attempt += 1;
     ctx.upstream.endpoint = p.endpoint.clone();
     let addr = address(&p).await?;
@@ -85,7 +102,7 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
         if let Some(uri) = passthrough_uri(p, &req.uri) {
             req.set_uri(uri);
         }
-        return finish_upstream_request(p, llm, req);
+        return finish_upstream_request(p, llm, ctx.llm.cloud.as_ref(), req);
     }
     let sep = if llm.upstream_path.contains('?') {
         '&'
@@ -103,7 +120,7 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
         )
     })?;
     req.set_uri(uri);
-    finish_upstream_request(p, llm, req)
+    finish_upstream_request(p, llm, ctx.llm.cloud.as_ref(), req)
 }
 
 fn passthrough_uri(p: &ProviderIr, uri: &http::Uri) -> Option<http::Uri> {
@@ -130,6 +147,7 @@ fn passthrough_uri(p: &ProviderIr, uri: &http::Uri) -> Option<http::Uri> {
 fn finish_upstream_request(
     p: &ProviderIr,
     llm: &crate::llm::LlmCtx,
+    cloud: Option<&CloudCredentials>,
     req: &mut RequestHeader,
 ) -> pingora::Result<()> {
     let host = if (p.tls && p.port == 443) || (!p.tls && p.port == 80) {
@@ -147,6 +165,9 @@ fn finish_upstream_request(
             if let ProviderAuth::Key(name, value) = auth {
                 req.insert_header(name.clone(), value.clone())?;
             }
+            if let Some(CloudCredentials::Bearer(token)) = cloud {
+                req.insert_header(http::header::AUTHORIZATION, token.value.clone())?;
+            }
         }
     }
     if p.format == agora_providers::WireFormat::Anthropic
@@ -158,8 +179,10 @@ fn finish_upstream_request(
     req.insert_header(http::header::ACCEPT_ENCODING, "identity")?;
     req.remove_header(&http::header::TRANSFER_ENCODING);
     req.insert_header(http::header::CONTENT_LENGTH, llm.upstream_len().to_string())?;
-    if let (ProviderAuth::Aws(creds), crate::llm::Vendor::Bedrock { region }) = (&p.auth, &p.vendor)
+    if let (Some(CloudCredentials::Aws(creds)), crate::llm::Vendor::Bedrock { region }) =
+        (cloud, &p.vendor)
     {
+        let creds = &creds.value;
         let headers: Vec<(String, String)> = ["content-type", "accept"]
             .iter()
             .filter_map(|h| {
@@ -182,6 +205,14 @@ fn finish_upstream_request(
             now,
         );
         for (name, value) in signed {
+            let mut value = http::HeaderValue::try_from(value).map_err(|e| {
+                pingora::Error::explain(pingora::ErrorType::InternalError, format!("SigV4: {e}"))
+            })?;
+            // Kept out of debug logs of the upstream request.
+            value.set_sensitive(matches!(
+                name.as_str(),
+                "authorization" | "x-amz-security-token"
+            ));
             req.insert_header(name, value)?;
         }
     }

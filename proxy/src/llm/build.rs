@@ -97,13 +97,12 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
     let auth = match p.auth.as_ref().and_then(|a| a.kind.as_ref()) {
         None => ProviderAuth::None,
         Some(pb::backend_auth::Kind::Passthrough(_)) => ProviderAuth::Passthrough,
-        Some(pb::backend_auth::Kind::Aws(c)) => {
-            ProviderAuth::Aws(agora_providers::bedrock_sign::Credentials {
-                access_key_id: c.access_key_id.clone(),
-                secret_access_key: c.secret_access_key.clone(),
-                session_token: (!c.session_token.is_empty()).then(|| c.session_token.clone()),
-            })
-        }
+        Some(pb::backend_auth::Kind::Aws(c)) => ProviderAuth::Aws(
+            crate::cloud_auth::aws(c).map_err(|e| Error::invalid(format!("{at}.auth.aws"), e))?,
+        ),
+        Some(pb::backend_auth::Kind::Gcp(g)) => ProviderAuth::Gcp(
+            crate::cloud_auth::gcp(g).map_err(|e| Error::invalid(format!("{at}.auth.gcp"), e))?,
+        ),
         Some(pb::backend_auth::Kind::Key(k)) => {
             let (name, value) = match (&vendor, format) {
                 (Vendor::Azure { .. }, _) => ("api-key", k.clone()),
