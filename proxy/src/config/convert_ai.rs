@@ -179,3 +179,102 @@ fn config_error(e: agora_providers::Error) -> Error {
         other => Error::invalid("", other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::backend_auth::Kind;
+
+    fn auth(json: serde_json::Value) -> Result<Option<Kind>> {
+        let a: AuthConfig = serde_json::from_value(json).expect("auth config");
+        auth_of(&a, "b.policies.auth", Path::new("/nonexistent")).map(|a| a.kind)
+    }
+
+    fn field(r: Result<Option<Kind>>) -> String {
+        match r {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gcp_sources() {
+        let Ok(Some(Kind::Gcp(g))) = auth(serde_json::json!({"gcp": {}})) else {
+            panic!("gcp: {{}}")
+        };
+        assert_eq!(g.service_account_key, "");
+        let Ok(Some(Kind::Gcp(g))) =
+            auth(serde_json::json!({"gcp": {"serviceAccountKey": {"type": "service_account"}}}))
+        else {
+            panic!("inline object")
+        };
+        assert_eq!(g.service_account_key, r#"{"type":"service_account"}"#);
+        let dir = std::env::temp_dir().join(format!("agora-gcp-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sa.json"), "{\"type\":\"service_account\"}\n").unwrap();
+        let a: AuthConfig =
+            serde_json::from_value(serde_json::json!({"gcp": {"serviceAccountKeyFile": "sa.json"}}))
+                .unwrap();
+        let Some(Kind::Gcp(g)) = auth_of(&a, "x", &dir).unwrap().kind else {
+            panic!("file")
+        };
+        assert!(g.service_account_key.starts_with("{\"type\""));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn gcp_refusals() {
+        assert_eq!(
+            field(auth(serde_json::json!({"gcp": {"secretRef": {"name": "s"}}}))),
+            "b.policies.auth.gcp.secretRef"
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"gcp": {"type": "IdToken"}}))),
+            "b.policies.auth.gcp.type"
+        );
+        assert_eq!(
+            field(auth(
+                serde_json::json!({"gcp": {"serviceAccountKey": "{}", "serviceAccountKeyFile": "f"}})
+            )),
+            "b.policies.auth.gcp"
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"gcp": {"serviceAccountKeyFile": "missing.json"}}))),
+            "b.policies.auth.gcp.serviceAccountKeyFile"
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"gcp": {}, "key": "k"}))),
+            "b.policies.auth"
+        );
+    }
+
+    #[test]
+    fn aws_static_or_chain() {
+        let Ok(Some(Kind::Aws(c))) = auth(serde_json::json!({"aws": {}})) else {
+            panic!("aws: {{}}")
+        };
+        assert_eq!(c.access_key_id, "", "the default chain, resolved by the proxy at run time");
+        let Ok(Some(Kind::Aws(c))) = auth(serde_json::json!({"aws": {
+            "accessKeyId": "AKID", "secretAccessKey": "s",
+            "assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}))
+        else {
+            panic!("static + role")
+        };
+        assert_eq!(
+            (c.access_key_id.as_str(), c.assume_role_arn.as_str()),
+            ("AKID", "arn:aws:iam::123456789012:role/r")
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"aws": {"accessKeyId": "AKID"}}))),
+            "b.policies.auth.aws"
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"aws": {"assumeRole": {"roleArn": "bedrock"}}}))),
+            "b.policies.auth.aws.assumeRole.roleArn"
+        );
+        assert_eq!(
+            field(auth(serde_json::json!({"aws": {"secretRef": {"name": "s"}}}))),
+            "b.policies.auth.aws.secretRef"
+        );
+    }
+}
