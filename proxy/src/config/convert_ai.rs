@@ -212,9 +212,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("agora-gcp-conf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("sa.json"), "{\"type\":\"service_account\"}\n").unwrap();
-        let a: AuthConfig =
-            serde_json::from_value(serde_json::json!({"gcp": {"serviceAccountKeyFile": "sa.json"}}))
-                .unwrap();
+        let a: AuthConfig = serde_json::from_value(
+            serde_json::json!({"gcp": {"serviceAccountKeyFile": "sa.json"}}),
+        )
+        .unwrap();
         let Some(Kind::Gcp(g)) = auth_of(&a, "x", &dir).unwrap().kind else {
             panic!("file")
         };
@@ -225,7 +226,9 @@ mod tests {
     #[test]
     fn gcp_refusals() {
         assert_eq!(
-            field(auth(serde_json::json!({"gcp": {"secretRef": {"name": "s"}}}))),
+            field(auth(
+                serde_json::json!({"gcp": {"secretRef": {"name": "s"}}})
+            )),
             "b.policies.auth.gcp.secretRef"
         );
         assert_eq!(
@@ -239,7 +242,9 @@ mod tests {
             "b.policies.auth.gcp"
         );
         assert_eq!(
-            field(auth(serde_json::json!({"gcp": {"serviceAccountKeyFile": "missing.json"}}))),
+            field(auth(
+                serde_json::json!({"gcp": {"serviceAccountKeyFile": "missing.json"}})
+            )),
             "b.policies.auth.gcp.serviceAccountKeyFile"
         );
         assert_eq!(
@@ -253,7 +258,10 @@ mod tests {
         let Ok(Some(Kind::Aws(c))) = auth(serde_json::json!({"aws": {}})) else {
             panic!("aws: {{}}")
         };
-        assert_eq!(c.access_key_id, "", "the default chain, resolved by the proxy at run time");
+        assert_eq!(
+            c.access_key_id, "",
+            "the default chain, resolved by the proxy at run time"
+        );
         let Ok(Some(Kind::Aws(c))) = auth(serde_json::json!({"aws": {
             "accessKeyId": "AKID", "secretAccessKey": "s",
             "assumeRole": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}))
@@ -269,11 +277,15 @@ mod tests {
             "b.policies.auth.aws"
         );
         assert_eq!(
-            field(auth(serde_json::json!({"aws": {"assumeRole": {"roleArn": "bedrock"}}}))),
+            field(auth(
+                serde_json::json!({"aws": {"assumeRole": {"roleArn": "bedrock"}}})
+            )),
             "b.policies.auth.aws.assumeRole.roleArn"
         );
         assert_eq!(
-            field(auth(serde_json::json!({"aws": {"secretRef": {"name": "s"}}}))),
+            field(auth(
+                serde_json::json!({"aws": {"secretRef": {"name": "s"}}})
+            )),
             "b.policies.auth.aws.secretRef"
         );
     }
