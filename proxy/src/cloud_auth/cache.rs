@@ -156,6 +156,15 @@ impl<T: Send + Sync + 'static> Refreshing<T> {
         self.fetch_and_store().await
     }
 
+    /// Starts the first fetch in the background when nothing is cached yet (runs when a
+    /// config is built), so the first request finds a credential and a source that cannot
+    /// work is logged at once. Does nothing without a Tokio runtime.
+    pub fn warm(self: &Arc<Self>) {
+        if self.source.is_some() && self.current.load().is_none() {
+            self.refresh_in_background((self.clock)());
+        }
+    }
+
     fn lock_attempts(&self) -> std::sync::MutexGuard<'_, Attempts> {
         self.attempts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -387,6 +396,18 @@ mod tests {
         f.cache.get().await.unwrap();
         settle().await;
         assert_eq!(f.cache.get().await.unwrap().value, "token-3");
+    }
+
+    #[tokio::test]
+    async fn warming_fetches_ahead_of_the_first_request() {
+        let f = fixture(3600, 0);
+        f.cache.warm();
+        settle().await;
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+        f.cache.warm();
+        assert_eq!(f.cache.get().await.unwrap().value, "token-1");
+        settle().await;
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

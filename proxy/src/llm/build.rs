@@ -97,12 +97,18 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
     let auth = match p.auth.as_ref().and_then(|a| a.kind.as_ref()) {
         None => ProviderAuth::None,
         Some(pb::backend_auth::Kind::Passthrough(_)) => ProviderAuth::Passthrough,
-        Some(pb::backend_auth::Kind::Aws(c)) => ProviderAuth::Aws(
-            crate::cloud_auth::aws(c).map_err(|e| Error::invalid(format!("{at}.auth.aws"), e))?,
-        ),
-        Some(pb::backend_auth::Kind::Gcp(g)) => ProviderAuth::Gcp(
-            crate::cloud_auth::gcp(g).map_err(|e| Error::invalid(format!("{at}.auth.gcp"), e))?,
-        ),
+        Some(pb::backend_auth::Kind::Aws(c)) => {
+            let source = crate::cloud_auth::aws(c)
+                .map_err(|e| Error::invalid(format!("{at}.auth.aws"), e))?;
+            source.warm();
+            ProviderAuth::Aws(source)
+        }
+        Some(pb::backend_auth::Kind::Gcp(g)) => {
+            let source = crate::cloud_auth::gcp(g)
+                .map_err(|e| Error::invalid(format!("{at}.auth.gcp"), e))?;
+            source.warm();
+            ProviderAuth::Gcp(source)
+        }
         Some(pb::backend_auth::Kind::Key(k)) => {
             let (name, value) = match (&vendor, format) {
                 (Vendor::Azure { .. }, _) => ("api-key", k.clone()),
