@@ -7,6 +7,11 @@
 //! `ROUNDS` rounds; the median round is reported, with the parts on their own (JWT, CEL
 //! context + rule, token limit).
 //!
+//! With `POLICY_PATH_REDIS=redis://HOST:PORT` (a running redis-server), also the global
+//! limits of SCENARIO=llm-redis (a request limit and a token limit in Redis): 1, 4 and 16
+//! concurrent requests for 3 s each on one thread, reporting the process CPU per request (the Redis client
+//! included, redis-server not).
+//!
 //! Run: `cargo bench -p agora-proxy --bench policy_path` (iterations: `POLICY_PATH_ITERS`,
 //! default 200000).
 
@@ -25,8 +30,7 @@ use ring::hmac;
 const ROUNDS: usize = 5;
 const SECRET: &[u8] = b"agora-bench-secret-0123456789abcdef";
 
-fn config() -> String {
-    let k = B64.encode(SECRET);
+fn config(traffic: &str) -> String {
     format!(
         r#"
 binds:
@@ -43,7 +47,15 @@ policies:
 - name: bench
   targetRefs: [{{kind: HTTPRoute, name: llm}}]
   traffic:
-    jwtAuthentication:
+{traffic}"#
+    )
+}
+
+/// The policy of SCENARIO=llm-policy.
+fn local_traffic() -> String {
+    let k = B64.encode(SECRET);
+    format!(
+        r#"    jwtAuthentication:
       providers:
       - issuer: https://idp.bench
         audiences: [agora]
@@ -57,6 +69,14 @@ policies:
     )
 }
 
+/// The policy of SCENARIO=llm-redis.
+const GLOBAL_TRAFFIC: &str = r#"    rateLimit:
+      global:
+        limits:
+        - {requests: 1000000000000, unit: Minutes}
+        - {tokens: 1000000000000, unit: Minutes}
+"#;
+
 fn jwt() -> String {
     let head = B64.encode(br#"{"alg":"HS256","typ":"JWT","kid":"bench"}"#);
     let exp = agora_policies::unix_now() + 3600;
@@ -68,8 +88,8 @@ fn jwt() -> String {
     format!("{head}.{body}.{}", B64.encode(sig.as_ref()))
 }
 
-fn effective() -> Arc<agora_policies::Effective> {
-    let loaded = agora_proxy::config::load_str(&config(), std::path::Path::new("."))
+fn effective(traffic: &str) -> Arc<agora_policies::Effective> {
+    let loaded = agora_proxy::config::load_str(&config(traffic), std::path::Path::new("."))
         .expect("bench config loads");
     let policies: Vec<Arc<agora_policies::Policy>> = loaded
         .resources
@@ -116,7 +136,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let eff = effective();
+    let eff = effective(&local_traffic());
     let metrics = Arc::new(Metrics::new());
     let req = http::Request::builder()
         .method("POST")
@@ -195,4 +215,84 @@ fn main() {
         limit.acquire("", 256, now).expect("room");
         limit.settle("", -36, now);
     });
+    if let Ok(url) = std::env::var("POLICY_PATH_REDIS") {
+        agora_proxy::policy::redis::init(Some(url));
+        for conc in [1, 4, 16] {
+            redis_path(&rt, conc);
+        }
+    }
+}
+
+/// Process CPU time (user + system) from /proc/self/stat, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The global limits of SCENARIO=llm-redis against a running redis-server.
+fn redis_path(rt: &tokio::runtime::Runtime, conc: usize) {
+    let eff = effective(GLOBAL_TRAFFIC);
+    let parts = http::Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header("host", "localhost:18080")
+        .body(())
+        .expect("request")
+        .into_parts()
+        .0;
+    let parts = Arc::new(parts);
+    let metrics = Arc::new(Metrics::new());
+    let run = |secs: u64| {
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let until = Instant::now() + std::time::Duration::from_secs(secs);
+        let cpu = cpu_seconds();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..conc)
+                .map(|_| {
+                    let (eff, parts, metrics, done) =
+                        (eff.clone(), parts.clone(), metrics.clone(), done.clone());
+                    tokio::spawn(async move {
+                        let llm = LlmAttrs::default();
+                        while Instant::now() < until {
+                            let info = RequestInfo {
+                                parts: &parts,
+                                host: "localhost",
+                                source: None,
+                            };
+                            let mut p = PolicyCtx::default();
+                            p.admit(&eff, info, BodyFollows::Llm)
+                                .await
+                                .expect("admitted");
+                            p.admit_tokens(256, &llm, info).await.expect("tokens");
+                            p.settle(
+                                Some(Used {
+                                    model: "bench-model".into(),
+                                    input: 200,
+                                    output: 20,
+                                }),
+                                &metrics,
+                            );
+                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task");
+            }
+        });
+        let n = done.load(std::sync::atomic::Ordering::Relaxed);
+        (n, cpu_seconds() - cpu, secs)
+    };
+    run(1);
+    let (n, cpu, secs) = run(3);
+    println!(
+        "global limits in Redis, {conc:>2} concurrent: {:>6.0} requests/s, {:.2} µs CPU per request",
+        n as f64 / secs as f64,
+        cpu * 1e6 / n as f64
+    );
 }

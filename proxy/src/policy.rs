@@ -373,7 +373,7 @@ impl PolicyCtx {
             return Ok(());
         }
         let list: Vec<Charge> = charges.iter().map(|(c, ..)| c.clone()).collect();
-        match redis::global().acquire(&list).await {
+        match redis::global().acquire(list).await {
             Ok(Outcome::Admitted(_)) => Ok(()),
             Ok(Outcome::Refused(wait)) => {
                 // Name the tightest limit; all were checked together.

@@ -8,34 +8,57 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-/// KEYS: bucket keys. ARGV per key: capacity, refill per ms, needed, amount, ttl ms.
-/// Returns `{1, remaining...}` when admitted, `{0, wait_ms}` when not.
+/// Checks and charges the buckets of a batch of requests, in order, each all or nothing (a
+/// request sees the charges of the requests before it in the batch).
+///
+/// KEYS: every request's bucket keys, in order. ARGV[1]: the number of requests; then per
+/// request its number of keys, then per key: capacity, refill per ms, needed, amount, ttl ms.
+/// Returns two numbers per request: `1, least remaining` when admitted, `0, wait ms` when
+/// not. Only charged buckets are written.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local levels = {}
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  local cap, rate, need = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local b = redis.call('HMGET', key, 'l', 't')
-  local level, ts = tonumber(b[1]), tonumber(b[2])
-  if level == nil or ts == nil then level = cap; ts = now end
-  level = math.min(cap, level + math.max(0, now - ts) * rate)
-  levels[i] = level
-  if level < need then
-    local w = math.ceil((need - level) / rate)
-    if w > wait then wait = w end
+local level, ttl, out = {}, {}, {}
+local a, k = 2, 0
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local wait = 0
+  for j = 0, n - 1 do
+    local key, p = KEYS[k + j + 1], a + j * 5
+    local cap, rate, need = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+    if level[key] == nil then
+      local b = redis.call('HMGET', key, 'l', 't')
+      local l, ts = tonumber(b[1]), tonumber(b[2])
+      if l == nil or ts == nil then l = cap; ts = now end
+      level[key] = math.min(cap, l + math.max(0, now - ts) * rate)
+    end
+    if level[key] < need then
+      local w = math.ceil((need - level[key]) / rate)
+      if w > wait then wait = w end
+    end
   end
+  if wait > 0 then
+    out[#out + 1] = 0
+    out[#out + 1] = wait
+  else
+    local least = -1
+    for j = 0, n - 1 do
+      local key, p = KEYS[k + j + 1], a + j * 5
+      level[key] = level[key] - tonumber(ARGV[p + 3])
+      ttl[key] = math.max(ttl[key] or 0, tonumber(ARGV[p + 4]))
+      local left = math.floor(math.max(level[key], 0))
+      if least < 0 or left < least then least = left end
+    end
+    out[#out + 1] = 1
+    out[#out + 1] = math.max(least, 0)
+  end
+  a = a + n * 5
+  k = k + n
 end
-if wait > 0 then return {0, wait} end
-local out = {1}
-for i, key in ipairs(KEYS) do
-  local a = (i - 1) * 5
-  local level = levels[i] - tonumber(ARGV[a + 4])
-  redis.call('HSET', key, 'l', tostring(level), 't', now)
-  redis.call('PEXPIRE', key, tonumber(ARGV[a + 5]))
-  out[#out + 1] = math.floor(math.max(level, 0))
+for key, ms in pairs(ttl) do
+  redis.call('HSET', key, 'l', tostring(level[key]), 't', now)
+  redis.call('PEXPIRE', key, ms)
 end
 return out
 ";
@@ -76,10 +99,19 @@ pub struct Charge {
 /// The outcome of a check.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    /// Remaining units per bucket, in order.
-    Admitted(Vec<u64>),
+    /// Admitted; the units left in the emptiest bucket.
+    Admitted(u64),
     Refused(Duration),
 }
+
+/// A request's charges waiting for the next batch, and where its outcome goes.
+type Queued = (
+    Vec<Charge>,
+    tokio::sync::oneshot::Sender<Result<Outcome, String>>,
+);
+
+/// The most requests checked by one script call.
+const MAX_BATCH: usize = 256;
 
 /// A lazily connected Redis client (reconnects on its own).
 pub struct Redis {
@@ -88,6 +120,7 @@ pub struct Redis {
     acquire: redis::Script,
     settle: redis::Script,
     settler: OnceLock<tokio::sync::mpsc::UnboundedSender<(Charge, i64)>>,
+    acquirer: OnceLock<tokio::sync::mpsc::UnboundedSender<Queued>>,
 }
 
 /// How long a command may take before the limit's failure mode applies.
@@ -101,6 +134,7 @@ impl Redis {
             acquire: redis::Script::new(ACQUIRE),
             settle: redis::Script::new(SETTLE),
             settler: OnceLock::new(),
+            acquirer: OnceLock::new(),
         }
     }
 
@@ -166,31 +200,68 @@ impl Redis {
             .cloned()
     }
 
-    /// Charges every bucket, or none.
-    pub async fn acquire(&self, charges: &[Charge]) -> Result<Outcome, String> {
+    /// Charges every bucket of one request, or none. Requests arriving while a check is in
+    /// flight go to Redis together in the next script call (one round trip for all of
+    /// them, no added wait), evaluated in arrival order.
+    pub async fn acquire(&'static self, charges: Vec<Charge>) -> Result<Outcome, String> {
+        let tx = self.acquirer.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(self.acquire_loop(rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send((charges, reply))
+            .map_err(|_| "redis: the rate limiter stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "redis: the rate limiter stopped".to_string())?
+    }
+
+    async fn acquire_loop(&'static self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Queued>) {
+        let mut queued = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
+            let (charges, replies): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
+            match self.acquire_batch(&charges).await {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks the requests of a batch in one script call; one outcome per request.
+    pub async fn acquire_batch(&self, requests: &[Vec<Charge>]) -> Result<Vec<Outcome>, String> {
         let mut conn = self.conn().await?;
         let mut inv = self.acquire.prepare_invoke();
-        for c in charges {
-            inv.key(&c.key)
-                .arg(c.capacity)
-                .arg(c.rate / 1000.0)
-                .arg(c.needed)
-                .arg(c.amount)
-                .arg(ttl_ms(c));
+        inv.arg(requests.len());
+        for charges in requests {
+            inv.arg(charges.len());
+            for c in charges {
+                inv.key(&c.key)
+                    .arg(c.capacity)
+                    .arg(c.rate / 1000.0)
+                    .arg(c.needed)
+                    .arg(c.amount)
+                    .arg(ttl_ms(c));
+            }
         }
         let r: Vec<i64> = bounded(inv.invoke_async(&mut conn)).await?;
-        match r.first() {
-            Some(1) => Ok(Outcome::Admitted(
-                r[1..]
-                    .iter()
-                    .map(|v| u64::try_from(*v).unwrap_or(0))
-                    .collect(),
-            )),
-            Some(0) => Ok(Outcome::Refused(Duration::from_millis(
-                r.get(1).copied().unwrap_or(1000).max(1) as u64,
-            ))),
-            _ => Err(format!("redis: unexpected script answer {r:?}")),
+        if r.len() != requests.len() * 2 {
+            return Err(format!("redis: unexpected script answer {r:?}"));
         }
+        Ok(r.chunks(2)
+            .map(|p| match p[0] {
+                1 => Outcome::Admitted(u64::try_from(p[1]).unwrap_or(0)),
+                _ => Outcome::Refused(Duration::from_millis(p[1].max(1) as u64)),
+            })
+            .collect())
     }
 
     /// Corrects a token bucket after the response: queued, and sent with the other
