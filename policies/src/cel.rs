@@ -39,6 +39,11 @@ impl Uses {
         self.has(5) || self.has(6) || self.has(7)
     }
 
+    /// Whether an expression reads `llm`.
+    pub fn reads_llm(self) -> bool {
+        self.has(5)
+    }
+
     fn has(self, i: usize) -> bool {
         self.0 & (1 << i) != 0
     }

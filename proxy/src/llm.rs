@@ -35,6 +35,9 @@ pub struct AiIr {
 #[derive(Debug)]
 pub struct ProviderIr {
     pub name: String,
+    /// The provider's kind as configured (`openai`, `anthropic`, `gemini`, `vertexai`,
+    /// `bedrock`, `azureopenai`): CEL's `llm.provider`.
+    pub kind: String,
     pub format: WireFormat,
     /// Forced model, if configured.
     pub model: Option<String>,

@@ -178,7 +178,7 @@ policies:
   traffic:
     authorization:
       action: Allow
-      policy: {{matchExpressions: ['llm.requestModel.startsWith("gpt-") && llm.inputTokens < 1000u']}}
+      policy: {{matchExpressions: ['llm.provider == "openai" && llm.requestModel.startsWith("gpt-") && llm.inputTokens < 1000u']}}
 - name: answers
   targetRefs: [{{kind: HTTPRoute, name: answers}}]
   backend:

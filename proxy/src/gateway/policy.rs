@@ -163,12 +163,20 @@ pub async fn admit_tokens(
     let Some(eff) = ctx.policy.effective.clone().filter(|e| !e.is_empty()) else {
         return Ok(());
     };
-    let Some(llm) = ctx.llm.state.as_ref() else {
+    let ai = super::llm::ai(ctx);
+    let Some(llm) = ctx.llm.state.as_mut() else {
         return Ok(());
+    };
+    let provider = match &ai {
+        Some(ai) if eff.uses.reads_llm() => llm
+            .first_provider(ai)
+            .map(|p| p.kind.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
     };
     let attrs = agora_policies::cel::LlmAttrs {
         request_model: llm.request_model.clone().unwrap_or_default(),
-        provider: String::new(),
+        provider,
         input_tokens: policy::estimate_tokens(body),
         output_tokens: 0,
         streaming: llm.stream,

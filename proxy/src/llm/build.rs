@@ -134,8 +134,14 @@ fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> 
     if endpoint.is_none() {
         tracing::warn!(provider = %p.name, host = %p.host, "provider host does not resolve now; will resolve per request");
     }
+    let kind = if p.vendor.is_empty() {
+        format.system().to_string()
+    } else {
+        p.vendor.clone()
+    };
     Ok(ProviderIr {
         name: p.name.clone(),
+        kind,
         format,
         model: (!p.model.is_empty()).then(|| p.model.clone()),
         host: p.host.clone(),

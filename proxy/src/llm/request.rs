@@ -50,6 +50,8 @@ pub struct LlmCtx {
     original: Bytes,
     /// Providers tried so far (flat indexes).
     tried: Vec<usize>,
+    /// The first attempt's provider, when chosen before the attempt (for the policies).
+    first: Option<(usize, Arc<ProviderIr>)>,
     pub provider: Option<Arc<ProviderIr>>,
     upstream_body: Option<Bytes>,
     pub upstream_path: String,
@@ -101,6 +103,7 @@ impl LlmCtx {
             stream: info.stream,
             original: body,
             tried: Vec::new(),
+            first: None,
             provider: None,
             upstream_body: None,
             upstream_path: String::new(),
@@ -108,6 +111,16 @@ impl LlmCtx {
             response: ResponseState::default(),
             response_guard: None,
         })
+    }
+
+    /// The provider the first attempt will use, chosen now (before the body's policies run,
+    /// which read its kind as `llm.provider`); `None` when no provider serves the model.
+    pub fn first_provider(&mut self, ai: &AiIr) -> Option<&Arc<ProviderIr>> {
+        let model = self.request_model.as_deref();
+        if self.first.is_none() && self.tried.is_empty() && ai.serves(model) {
+            self.first = ai.choose(&[], model);
+        }
+        self.first.as_ref().map(|(_, p)| p)
     }
 
     /// Chooses the provider for the next attempt and translates the body for it.
@@ -118,9 +131,12 @@ impl LlmCtx {
                 model_name.unwrap_or_default().to_string(),
             ));
         }
-        let (id, p) = ai
-            .choose(&self.tried, model_name)
-            .ok_or(LlmError::NoProvider)?;
+        let (id, p) = match self.first.take() {
+            Some(first) if self.tried.is_empty() => first,
+            _ => ai
+                .choose(&self.tried, model_name)
+                .ok_or(LlmError::NoProvider)?,
+        };
         self.tried.push(id);
         let forced = p.model.as_deref();
         let model = p.model_for(self.request_model.as_deref());
