@@ -52,6 +52,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build_client(true)
             .build_server(true)
             .compile_fds(xds)?;
+        // Envoy's external authorization API, for the `extAuth` policy's gRPC client.
+        let authz = protox::compile(
+            ["proto/envoy/service/auth/v3/external_auth.proto"],
+            ["proto"],
+        )?;
+        tonic_prost_build::configure()
+            .build_client(true)
+            .build_server(true)
+            .compile_fds(authz)?;
     }
     println!("cargo:rerun-if-changed=proto");
     Ok(())

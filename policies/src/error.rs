@@ -44,9 +44,10 @@ pub enum Error {
     /// (503).
     #[error("policy service unavailable: {0}")]
     Unavailable(String),
-    /// The external authorization service denied the request with this status.
-    #[error("denied by external authorization ({status})")]
-    ExtAuthDenied { status: u16 },
+    /// The external authorization service denied the request with this status (and, from a
+    /// gRPC service, the reason its denied response gave).
+    #[error("denied by external authorization ({status}){}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    ExtAuthDenied { status: u16, reason: String },
 }
 
 impl Error {
@@ -57,7 +58,7 @@ impl Error {
             Error::Forbidden(_) | Error::PromptRejected(_) => 403,
             Error::RateLimited { .. } => 429,
             Error::Unavailable(_) => 503,
-            Error::ExtAuthDenied { status } => *status,
+            Error::ExtAuthDenied { status, .. } => *status,
         }
     }
 

@@ -22,6 +22,14 @@ pub mod xds {
     pub const RESOURCE_TYPE_URL: &str = "type.googleapis.com/agora.resource.v1.Resource";
 }
 
+#[cfg(feature = "xds")]
+/// Envoy's external authorization API (`envoy.service.auth.v3`, the subset Agora speaks):
+/// the `extAuth` policy's gRPC client; the server side serves tests.
+pub mod ext_authz {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/envoy.service.auth.v3.rs"));
+}
+
 /// `google.protobuf.Duration`, serialized as a `"1.5s"` string in dumps.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
 pub struct Duration {

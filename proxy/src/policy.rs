@@ -236,7 +236,7 @@ impl PolicyCtx {
             self.charge_global(charges).await?;
         }
         if let Some(x) = &eff.ext_auth {
-            self.upstream_headers = callout::ext_auth(x, req.parts).await?;
+            self.upstream_headers = callout::ext_auth(x, req.parts, req.source, req.host).await?;
         }
         Ok(Admission::Continue)
     }

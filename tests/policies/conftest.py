@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 from support import free_port, wait_http  # noqa: E402
 from credentials import ISSUER, JWT_SECRET, sha1_line  # noqa: E402
+from grpc_authz import serve as grpc_authz_serve  # noqa: E402
 
 
 CONFIG = """
@@ -46,6 +47,8 @@ binds:
     - {{name: extauth, matches: [{{path: {{value: /extauth}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down, matches: [{{path: {{value: /xdown}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: extauth-down-open, matches: [{{path: {{value: /xopen}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: extauth-grpc, matches: [{{path: {{value: /xgrpc}}}}], backendRefs: [{{name: openai}}]}}
+    - {{name: extauth-grpc-down, matches: [{{path: {{value: /xgdown}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: headers, matches: [{{path: {{value: /headers}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: models, matches: [{{path: {{value: /models-rule}}}}], backendRefs: [{{name: openai}}]}}
     - {{name: answers, matches: [{{path: {{value: /answers}}}}], backendRefs: [{{name: openai}}]}}
@@ -167,6 +170,14 @@ policies:
   targetRefs: [{{kind: HTTPRoute, name: extauth-down-open}}]
   traffic:
     extAuth: {{url: "http://127.0.0.1:{closed}/authz", timeout: 500ms, failureMode: FailOpen}}
+- name: extauth-grpc
+  targetRefs: [{{kind: HTTPRoute, name: extauth-grpc}}]
+  traffic:
+    extAuth: {{url: "grpc://127.0.0.1:{grpc}", upstreamHeaders: [x-user-id], timeout: 2s}}
+- name: extauth-grpc-down
+  targetRefs: [{{kind: HTTPRoute, name: extauth-grpc-down}}]
+  traffic:
+    extAuth: {{url: "grpc://127.0.0.1:{closed}", timeout: 500ms}}
 - name: headers
   targetRefs: [{{kind: HTTPRoute, name: headers}}]
   traffic:
@@ -268,7 +279,8 @@ class HooksHandler(BaseHTTPRequestHandler):
 
 
 class Env:
-    def __init__(self, ports, admins, record, redis_port, redis_proc):
+    def __init__(self, ports, admins, record, redis_port, redis_proc, grpc_authz):
+        self.grpc_authz = grpc_authz
         self.ports = ports
         self.admins = admins
         self.record = record
@@ -323,6 +335,8 @@ def env():
     hooks_port, closed_port = free_port(), free_port()
     hooks = ThreadingHTTPServer(("127.0.0.1", hooks_port), HooksHandler)
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    grpc_port = free_port()
+    grpc_server, grpc_authz = grpc_authz_serve(grpc_port)
     redis_proc = start_redis(redis_port, tmp)
     ports = [free_port(), free_port()]
     admins = [free_port(), free_port()]
@@ -332,7 +346,7 @@ def env():
         cfg.write_text(
             CONFIG.format(
                 port=ports[i], mock=mock_port, jwks=jwks_port, issuer=ISSUER,
-                hooks=hooks_port, closed=closed_port,
+                hooks=hooks_port, closed=closed_port, grpc=grpc_port,
                 htpasswd=sha1_line("carol", "correct horse"),
             )
         )
@@ -349,7 +363,8 @@ def env():
     try:
         for a in admins:
             wait_http(f"http://127.0.0.1:{a}/readyz")
-        yield Env(ports, [f"127.0.0.1:{a}" for a in admins], record, redis_port, redis_proc)
+        yield Env(ports, [f"127.0.0.1:{a}" for a in admins], record, redis_port, redis_proc,
+                  grpc_authz)
     finally:
         for p in procs:
             p.terminate()
@@ -359,6 +374,7 @@ def env():
         mock.terminate()
         jwks.shutdown()
         hooks.shutdown()
+        grpc_server.stop(None)
         for l in logs:
             l.close()
         for i in range(2):

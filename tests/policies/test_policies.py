@@ -201,6 +201,27 @@ def test_external_authorization(env):
     chat(env, "/xopen")
 
 
+def test_external_authorization_over_grpc(env):
+    """Envoy's ext_authz v3 API: the service sees the request's method, path, host, headers
+    and source; its denied response (status and body) is the client's answer; its OK answer's
+    headers reach the upstream (only those the policy lists)."""
+    with pytest.raises(openai.AuthenticationError) as e:
+        chat(env, "/xgrpc", headers={"x-badge": "none"})
+    assert "badge required" in str(e.value)
+    check = env.grpc_authz.checks[-1]
+    assert check["method"] == "POST" and check["path"].startswith("/xgrpc")
+    assert check["headers"]["x-badge"] == "none"
+    assert check["host"] == "127.0.0.1"
+    assert check["source"] == "127.0.0.1" and check["source_port"] > 0
+    chat(env, "/xgrpc", headers={"x-allow": "yes"})
+    upstream = env.recorded()[-1]["headers"]
+    assert upstream["x-user-id"] == "grpc-user-7"
+    assert "x-not-listed" not in upstream
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(env, "/xgdown")
+    assert e.value.status_code == 503
+
+
 def test_response_guards_json_and_stream(env):
     c = client(env, "/answers")
     r = c.chat.completions.create(model="jane@corp.example.com", messages=MSG)

@@ -95,7 +95,9 @@ pub fn traffic(
     }
     if let Some(e) = &t.ext_auth {
         let at = format!("{at}.extAuth");
-        url(&e.url, &format!("{at}.url"))?;
+        if !(e.url.starts_with("grpc://") || e.url.starts_with("grpcs://")) {
+            url(&e.url, &format!("{at}.url"))?;
+        }
         out.ext_auth = Some(pb::ExtAuth {
             url: e.url.clone(),
             timeout: duration(e.timeout.as_deref(), &format!("{at}.timeout"))?,

@@ -1,6 +1,8 @@
 //! HTTP callouts of the policies: external authorization (`extAuth`) and prompt guard
 //! webhooks. One shared client; each call bounded by its policy's timeout.
 
+mod grpc;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -27,13 +29,32 @@ const SKIP: [&str; 6] = [
     "te",
 ];
 
-/// Asks the authorization service about a request: the same method and path (appended to
-/// the service URL) with the client's headers, no body. A 2xx admits and yields the headers
-/// to copy onto the upstream request; any other status is the client's answer.
+/// Headers the authorization service asked to set on the upstream request.
+pub type UpstreamHeaders = Vec<(http::HeaderName, http::HeaderValue)>;
+
+/// Asks the authorization service about a request, over gRPC (Envoy's ext_authz API) when
+/// its URL is `grpc://` or `grpcs://`, else over HTTP. `Ok`: admitted, with the headers to
+/// set upstream; `Err`: the client's answer (the service's refusal, or 503 when it cannot
+/// be reached and the policy fails closed).
 pub async fn ext_auth(
     x: &pb::ExtAuth,
     parts: &http::request::Parts,
-) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, PolicyError> {
+    source: Option<std::net::SocketAddr>,
+    host: &str,
+) -> Result<UpstreamHeaders, PolicyError> {
+    if x.url.starts_with("grpc://") || x.url.starts_with("grpcs://") {
+        return grpc::check(x, parts, source, host).await;
+    }
+    ext_auth_http(x, parts).await
+}
+
+/// ext_authz over HTTP: the same method and path (appended to the service URL) with the
+/// client's headers, no body. A 2xx admits and yields the headers to copy onto the upstream
+/// request; any other status is the client's answer.
+async fn ext_auth_http(
+    x: &pb::ExtAuth,
+    parts: &http::request::Parts,
+) -> Result<UpstreamHeaders, PolicyError> {
     let timeout = x.timeout.map_or(Duration::from_secs(2), Duration::from);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{}", x.url.trim_end_matches('/'), path);
@@ -69,6 +90,7 @@ pub async fn ext_auth(
             } else {
                 403
             },
+            reason: String::new(),
         });
     }
     let mut out = Vec::new();
