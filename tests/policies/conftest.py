@@ -363,8 +363,11 @@ def env():
     try:
         for a in admins:
             wait_http(f"http://127.0.0.1:{a}/readyz")
-        yield Env(ports, [f"127.0.0.1:{a}" for a in admins], record, redis_port, redis_proc,
+        env = Env(ports, [f"127.0.0.1:{a}" for a in admins], record, redis_port, redis_proc,
                   grpc_authz)
+        yield env
+        # A test may have restarted redis-server.
+        redis_proc = env.redis_proc
     finally:
         for p in procs:
             p.terminate()

@@ -4,14 +4,17 @@ a real Redis shared by two proxies."""
 
 import concurrent.futures
 import json
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import httpx
 import jwt
 import openai
 import pytest
 
+from conftest import start_redis
 from credentials import ISSUER, JWT_SECRET
 
 MSG = [{"role": "user", "content": "hello"}]
@@ -286,3 +289,12 @@ def test_redis_down_fail_closed_and_open(env):
     assert e.value.status_code == 503
     r = chat(env, "/gopen", proxy=1)
     assert r.choices[0].message.content
+    # Redis back (empty): the limiter reconnects on its own and admits again.
+    env.redis_proc = start_redis(env.redis_port, Path(tempfile.mkdtemp(prefix="agora-redis-")))
+    deadline = time.time() + 10
+    while True:
+        try:
+            chat(env, "/global", proxy=1)
+            break
+        except openai.APIStatusError as e:
+            assert e.status_code == 503 and time.time() < deadline, e

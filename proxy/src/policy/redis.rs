@@ -3,9 +3,12 @@
 //! either all buckets have enough and all are charged, or none is and the answer is how long
 //! to wait.
 
+mod wire;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use redis::aio::ConnectionManager;
 
 /// Checks and charges the buckets of a batch of requests, in order, each all or nothing (a
@@ -218,10 +221,18 @@ impl Redis {
     }
 
     async fn acquire_loop(&'static self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Queued>) {
+        // A plain TCP Redis gets the limiter's own connection (see `wire`).
+        let target = self.url.as_deref().and_then(wire::Target::from_url);
+        let mut conn = None;
+        let mut out = BytesMut::new();
         let mut queued = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
             let (charges, replies): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
-            match self.acquire_batch(&charges).await {
+            let result = match &target {
+                Some(t) => self.acquire_wire(t, &mut conn, &mut out, &charges).await,
+                None => self.acquire_batch(&charges).await,
+            };
+            match result {
                 Ok(outcomes) => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
@@ -253,15 +264,48 @@ impl Redis {
             }
         }
         let r: Vec<i64> = bounded(inv.invoke_async(&mut conn)).await?;
-        if r.len() != requests.len() * 2 {
-            return Err(format!("redis: unexpected script answer {r:?}"));
+        outcomes(&r, requests.len())
+    }
+
+    /// [`Redis::acquire_batch`] over the limiter's own connection (`conn`, opened when
+    /// missing, dropped after a failure that may have left it out of step).
+    async fn acquire_wire(
+        &self,
+        target: &wire::Target,
+        conn: &mut Option<wire::Conn>,
+        out: &mut BytesMut,
+        requests: &[Vec<Charge>],
+    ) -> Result<Vec<Outcome>, String> {
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(wire::Conn::connect(target, TIMEOUT).await?),
+        };
+        out.clear();
+        wire::acquire_command(out, Err(self.acquire.get_hash()), requests);
+        let mut reply = c.call(out, TIMEOUT).await;
+        if matches!(&reply, Ok(wire::Reply::Error(e)) if e.starts_with("NOSCRIPT")) {
+            out.clear();
+            wire::acquire_command(out, Ok(ACQUIRE), requests);
+            reply = c.call(out, TIMEOUT).await;
         }
-        Ok(r.chunks(2)
-            .map(|p| match p[0] {
-                1 => Outcome::Admitted(u64::try_from(p[1]).unwrap_or(0)),
-                _ => Outcome::Refused(Duration::from_millis(p[1].max(1) as u64)),
-            })
-            .collect())
+        match reply {
+            Ok(wire::Reply::Array(items)) => {
+                let ints: Vec<i64> = items
+                    .into_iter()
+                    .map(|r| match r {
+                        wire::Reply::Int(i) => Ok(i),
+                        other => Err(format!("redis: unexpected script answer {other:?}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+                outcomes(&ints, requests.len())
+            }
+            Ok(wire::Reply::Error(e)) => Err(format!("redis: {e}")),
+            Ok(other) => Err(format!("redis: unexpected script answer {other:?}")),
+            Err(e) => {
+                *conn = None;
+                Err(e)
+            }
+        }
     }
 
     /// Corrects a token bucket after the response: queued, and sent with the other
@@ -317,6 +361,19 @@ impl Redis {
         let _: i64 = bounded(inv.invoke_async(&mut conn)).await?;
         Ok(())
     }
+}
+
+/// The acquire script's answer for `n` requests: two numbers per request.
+fn outcomes(r: &[i64], n: usize) -> Result<Vec<Outcome>, String> {
+    if r.len() != n * 2 {
+        return Err(format!("redis: unexpected script answer {r:?}"));
+    }
+    Ok(r.chunks(2)
+        .map(|p| match p[0] {
+            1 => Outcome::Admitted(u64::try_from(p[1]).unwrap_or(0)),
+            _ => Outcome::Refused(Duration::from_millis(p[1].max(1) as u64)),
+        })
+        .collect())
 }
 
 /// A Redis call under [`TIMEOUT`], its error as text.
