@@ -28,6 +28,46 @@ pub struct AiConfig {
     pub provider: Option<ProviderConfig>,
     #[serde(default)]
     pub groups: Vec<ProviderGroupConfig>,
+    /// Client-facing model names resolved per request to one of several (provider, model)
+    /// targets: by condition, priority and weight.
+    #[serde(default)]
+    pub virtual_models: Vec<VirtualModelConfig>,
+}
+
+/// `ai.virtualModels[]`: a model name clients ask for, served by the targets whose `when`
+/// holds — the lowest `priority` first, split by `weight` among equals, failing over to the
+/// next target (with its own model) on 429, 5xx and connect errors.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VirtualModelConfig {
+    pub name: String,
+    pub targets: Vec<VirtualModelTargetConfig>,
+}
+
+/// One (provider, model) target of a virtual model.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VirtualModelTargetConfig {
+    /// The `name` of one of this backend's providers (a single `provider` without a name is
+    /// named after the backend).
+    pub provider: String,
+    /// The model sent to the provider; default: the provider's own `model`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Relative share of traffic among matching targets of the same priority (default 1;
+    /// 0 takes no traffic).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// 0 (the default) is tried first; higher values only when every lower one failed or
+    /// did not match.
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// CEL condition over the request (`request.headers[...]`, `jwt`, `apiKey`, `llm`, ...);
+    /// absent: always matches. An evaluation error counts as false.
+    #[serde(default)]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

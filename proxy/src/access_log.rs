@@ -27,6 +27,14 @@ pub struct Record<'a> {
     pub status: u16,
     pub duration_ms: f64,
     pub attempts: u32,
+    /// LLM requests: the provider of the last attempt, the model the client asked for, and
+    /// the model sent upstream (a virtual model's concrete target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -97,6 +97,9 @@ pub struct SubrequestInfo {
     pub limit: u64,
     /// The client API and body of an LLM request (its state is rebuilt from them).
     pub llm: Option<(agora_providers::ClientApi, Bytes)>,
+    /// The parent's LLM state (virtual-model targets matched, first provider chosen), taken
+    /// over by the subrequest.
+    pub llm_state: std::sync::Mutex<Option<Box<crate::llm::LlmCtx>>>,
     /// The client's request path (LLM requests read the model from it for Gemini clients).
     pub path: String,
     /// The parent's policy state (identity, response headers, charges to settle), taken over

@@ -235,6 +235,7 @@ impl ProxyHttp for Gateway {
                         }
                         Err(e) => return Err(Self::fail(ctx, e.into())),
                     }
+                    llm_glue::match_targets(session, ctx, &body);
                     if let Err(e) = policy::admit_tokens(session, ctx, &body).await {
                         return Err(Self::fail(ctx, e));
                     }
@@ -259,6 +260,7 @@ impl ProxyHttp for Gateway {
                     client: session.client_addr().and_then(|a| a.as_inet()).copied(),
                     limit,
                     llm: ctx.llm.api.map(|api| (api, body.clone())),
+                    llm_state: std::sync::Mutex::new(ctx.llm.state.take()),
                     path: session.req_header().uri.path().to_string(),
                     policy: std::sync::Mutex::new(Some(std::mem::take(&mut ctx.policy))),
                 };

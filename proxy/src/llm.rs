@@ -6,9 +6,11 @@ mod build;
 pub mod guard;
 mod request;
 mod response;
+pub mod virtual_model;
 
 pub use build::ai_backend;
 pub use request::{LlmCtx, LlmError};
+pub use virtual_model::VirtualModel;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,8 @@ pub struct AiIr {
     /// Priority groups; the first group with a healthy provider serves.
     pub groups: Vec<Vec<Arc<ProviderIr>>>,
     pub aliases: HashMap<String, String>,
+    /// Virtual models by client-facing name.
+    pub virtual_models: HashMap<String, Arc<VirtualModel>>,
     pub passive: Option<PassiveCheck>,
     /// `policies.ai` request shaping (defaults, overrides, prompt additions).
     pub policy: agora_providers::policy::RequestPolicy,
@@ -134,8 +138,9 @@ impl ProviderIr {
     }
 
     /// The upstream path (with query) for a translated request whose default path is
-    /// `default_path`.
-    pub fn upstream_path(&self, default_path: &str, stream: bool) -> String {
+    /// `default_path`; `model` is the model this attempt sends (Anthropic on Vertex names
+    /// it in the path), the provider's own when `None`.
+    pub fn upstream_path(&self, default_path: &str, model: Option<&str>, stream: bool) -> String {
         let default = self.format.default_prefix();
         let suffix = default_path.strip_prefix(default).unwrap_or(default_path);
         match &self.vendor {
@@ -155,7 +160,7 @@ impl ProviderIr {
                     // "/models/{model}:generateContent..." after the /v1beta prefix.
                     WireFormat::Gemini => format!("{base}/google{suffix}"),
                     _ => {
-                        let model = self.model.as_deref().unwrap_or_default();
+                        let model = model.or(self.model.as_deref()).unwrap_or_default();
                         let verb = if stream {
                             "streamRawPredict"
                         } else {
@@ -192,6 +197,7 @@ impl AiIr {
         Self {
             groups,
             aliases,
+            virtual_models: HashMap::new(),
             passive,
             policy,
             rr: AtomicUsize::new(0),
@@ -228,9 +234,10 @@ impl AiIr {
         fallback
     }
 
-    /// Whether any provider serves `model` at all.
+    /// Whether any provider serves `model` at all (a virtual model is served by its targets).
     pub fn serves(&self, model: Option<&str>) -> bool {
-        self.groups.iter().flatten().any(|p| p.serves(model))
+        model.is_some_and(|m| self.virtual_models.contains_key(m))
+            || self.groups.iter().flatten().any(|p| p.serves(model))
     }
 
     /// Records a provider's outcome for passive health (429 and 5xx count as failures).

@@ -93,11 +93,14 @@ pub fn ai_backend(
             })
             .collect::<Result<Vec<_>>>()
     };
+    let model_aliases = ai_policy
+        .map(|a| a.model_aliases.clone())
+        .unwrap_or_default();
+    let virtual_models = virtual_models(ai, &groups, &model_aliases, at)?;
     Ok(pb::AiBackend {
         groups,
-        model_aliases: ai_policy
-            .map(|a| a.model_aliases.clone())
-            .unwrap_or_default(),
+        model_aliases,
+        virtual_models,
         defaults: ai_policy.map(|a| json_map(&a.defaults)).unwrap_or_default(),
         overrides: ai_policy
             .map(|a| json_map(&a.overrides))
@@ -105,6 +108,89 @@ pub fn ai_backend(
         prompt_prepend: prompt(|p| &p.prepend, "prepend")?,
         prompt_append: prompt(|p| &p.append, "append")?,
     })
+}
+
+/// `ai.virtualModels`: names unique and distinct from the aliases, every target naming one
+/// of the backend's providers and ending up with a model (its own or the provider's).
+fn virtual_models(
+    ai: &AiConfig,
+    groups: &[pb::AiProviderGroup],
+    aliases: &std::collections::BTreeMap<String, String>,
+    at: &str,
+) -> Result<Vec<pb::VirtualModel>> {
+    let mut out: Vec<pb::VirtualModel> = Vec::new();
+    for (vi, v) in ai.virtual_models.iter().enumerate() {
+        let vat = format!("{at}.ai.virtualModels[{vi}]");
+        if v.name.is_empty() {
+            return Err(invalid(format!("{vat}.name"), "must not be empty"));
+        }
+        if out.iter().any(|o| o.name == v.name) {
+            return Err(invalid(
+                format!("{vat}.name"),
+                format!("virtual model {:?} is defined twice", v.name),
+            ));
+        }
+        if aliases.contains_key(&v.name) {
+            return Err(invalid(
+                format!("{vat}.name"),
+                format!(
+                    "{:?} is also a key of policies.ai.modelAliases; use one or the other",
+                    v.name
+                ),
+            ));
+        }
+        if v.targets.is_empty() {
+            return Err(invalid(
+                format!("{vat}.targets"),
+                "needs at least one target",
+            ));
+        }
+        let mut targets = Vec::new();
+        for (ti, t) in v.targets.iter().enumerate() {
+            let tat = format!("{vat}.targets[{ti}]");
+            let Some(p) = groups
+                .iter()
+                .flat_map(|g| &g.providers)
+                .find(|p| p.name == t.provider)
+            else {
+                let known: Vec<&str> = groups
+                    .iter()
+                    .flat_map(|g| &g.providers)
+                    .map(|p| p.name.as_str())
+                    .collect();
+                return Err(invalid(
+                    format!("{tat}.provider"),
+                    format!(
+                        "no provider named {:?} in this backend (known: {})",
+                        t.provider,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let model = t.model.clone().unwrap_or_default();
+            if model.is_empty() && p.model.is_empty() {
+                return Err(invalid(
+                    format!("{tat}.model"),
+                    format!("needed: provider {:?} has no model of its own", p.name),
+                ));
+            }
+            if t.when.as_deref().is_some_and(|w| w.trim().is_empty()) {
+                return Err(invalid(format!("{tat}.when"), "empty condition"));
+            }
+            targets.push(pb::VirtualModelTarget {
+                provider: t.provider.clone(),
+                model,
+                weight: t.weight.unwrap_or(1),
+                priority: t.priority.unwrap_or(0),
+                when: t.when.clone().unwrap_or_default(),
+            });
+        }
+        out.push(pb::VirtualModel {
+            name: v.name.clone(),
+            targets,
+        });
+    }
+    Ok(out)
 }
 
 fn provider(

@@ -289,4 +289,97 @@ mod tests {
             "b.policies.auth.aws.secretRef"
         );
     }
+
+    const VIRTUAL: &str = "
+backends:
+- name: llm
+  ai:
+    groups:
+    - providers:
+      - {name: oai, openai: {}, host: 127.0.0.1, port: 9001}
+      - {name: ant, anthropic: {model: claude-sonnet-4-5}, host: 127.0.0.1, port: 9002}
+    virtualModels:
+    - name: smart
+      targets:
+      - {provider: oai, model: gpt-4o, weight: 90}
+      - {provider: ant, weight: 10}
+    - name: tiered
+      targets:
+      - {provider: ant, when: 'request.headers[\"x-tier\"] == \"premium\"'}
+      - {provider: oai, model: gpt-4o-mini, priority: 1}
+";
+
+    fn ai_of(loaded: &crate::config::Loaded) -> pb::AiBackend {
+        loaded
+            .resources
+            .iter()
+            .find_map(|r| match &r.kind {
+                Some(agora_proto::resource::resource::Kind::Backend(b)) => match &b.kind {
+                    Some(pb::backend::Kind::Ai(ai)) => Some(ai.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .expect("an AI backend")
+    }
+
+    #[test]
+    fn virtual_models_convert_with_defaults() {
+        let loaded = crate::config::load_str(VIRTUAL, Path::new(".")).unwrap();
+        let ai = ai_of(&loaded);
+        let smart = &ai.virtual_models[0];
+        assert_eq!(smart.name, "smart");
+        let t: Vec<_> = smart
+            .targets
+            .iter()
+            .map(|t| (t.provider.as_str(), t.model.as_str(), t.weight, t.priority))
+            .collect();
+        assert_eq!(t, [("oai", "gpt-4o", 90, 0), ("ant", "", 10, 0)]);
+        let tiered = &ai.virtual_models[1];
+        assert_eq!(tiered.targets[0].weight, 1, "default weight");
+        assert_eq!(tiered.targets[1].priority, 1);
+        assert!(tiered.targets[0].when.contains("x-tier"));
+        let ir = crate::ir::build(
+            &loaded.gateway,
+            loaded.resources,
+            &crate::backend::StateRegistry::default(),
+        );
+        assert!(ir.is_ok(), "{:?}", ir.err());
+    }
+
+    #[test]
+    fn virtual_model_refusals_name_the_field() {
+        let convert_err = |from: &str, to: &str| {
+            let yaml = VIRTUAL.replacen(from, to, 1);
+            crate::config::load_str(&yaml, Path::new("."))
+                .expect_err(&yaml)
+                .to_string()
+        };
+        let e = convert_err(
+            "{provider: oai, model: gpt-4o",
+            "{provider: nope, model: gpt-4o",
+        );
+        assert!(
+            e.contains("backends[0].ai.virtualModels[0].targets[0].provider")
+                && e.contains("oai, ant"),
+            "{e}"
+        );
+        let e = convert_err("model: gpt-4o-mini, priority", "priority");
+        assert!(e.contains("virtualModels[1].targets[1].model"), "{e}");
+        let e = convert_err("name: tiered", "name: smart");
+        assert!(e.contains("virtualModels[1].name"), "{e}");
+        let e = convert_err("weight: 90}", "weight: 90, colour: red}");
+        assert!(e.contains("colour"), "{e}");
+        // CEL compiles when the config is built.
+        let yaml = VIRTUAL.replacen("== \"premium\"", "== ", 1);
+        let loaded = crate::config::load_str(&yaml, Path::new(".")).unwrap();
+        let e = crate::ir::build(
+            &loaded.gateway,
+            loaded.resources,
+            &crate::backend::StateRegistry::default(),
+        )
+        .expect_err("bad CEL")
+        .to_string();
+        assert!(e.contains("ai.virtualModels[1].targets[0].when"), "{e}");
+    }
 }

@@ -117,13 +117,16 @@ impl RequestCtx {
             self.body.buffered = Some(body.clone());
             // The parent already validated this body; a failure here cannot happen, but would
             // only leave the request without LLM handling.
+            let parent = info.llm_state.lock().ok().and_then(|mut s| s.take());
             let guard = super::policy::response_guard(self);
-            self.llm.state = LlmCtx::new(*api, &info.path, body.clone(), ai)
-                .ok()
-                .map(|mut l| {
-                    l.response_guard = guard;
-                    Box::new(l)
-                });
+            self.llm.state = parent.or_else(|| {
+                LlmCtx::new(*api, &info.path, body.clone(), ai)
+                    .ok()
+                    .map(|mut l| {
+                        l.response_guard = guard;
+                        Box::new(l)
+                    })
+            });
         }
     }
 }
@@ -199,6 +202,7 @@ pub fn observe(
             .route
             .client
             .or_else(|| session.client_addr().and_then(|a| a.as_inet()).copied());
+        let llm = ctx.llm.state.as_deref();
         access_log::write(&access_log::Record {
             ts: access_log::timestamp(),
             gateway: &ctx.route.gateway,
@@ -218,6 +222,11 @@ pub fn observe(
             status,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             attempts: ctx.upstream.attempt,
+            provider: llm
+                .and_then(|l| l.provider.as_ref())
+                .map(|p| p.name.as_str()),
+            request_model: llm.and_then(|l| l.request_model.as_deref()),
+            model: llm.and_then(|l| l.upstream_model.as_deref()),
             error: ctx
                 .outcome
                 .error

@@ -22,6 +22,48 @@ pub fn ai(ctx: &RequestCtx) -> Option<Arc<AiIr>> {
     ctx.route.plan.as_ref().and_then(|p| p.backend.ai.clone())
 }
 
+/// Runs once an LLM request's body is read, before the policies that read `llm.provider`:
+/// evaluates the conditions of the requested virtual model's targets against the request
+/// (headers, source, identity, `llm` with the estimated input tokens). A condition that
+/// fails to evaluate (e.g. a missing header) counts as false. Nothing to do for other models.
+pub fn match_targets(session: &pingora::proxy::Session, ctx: &mut RequestCtx, body: &[u8]) {
+    let Some(llm) = ctx.llm.state.as_mut() else {
+        return;
+    };
+    let Some(uses) = llm.target_conditions() else {
+        return;
+    };
+    let attrs_llm = uses.reads_llm().then(|| agora_policies::cel::LlmAttrs {
+        request_model: llm.request_model.clone().unwrap_or_default(),
+        provider: String::new(),
+        input_tokens: crate::policy::estimate_tokens(body),
+        output_tokens: 0,
+        streaming: llm.stream,
+    });
+    let (host, source) = super::policy::info(session);
+    let req = session.req_header();
+    let attrs = agora_policies::cel::Attributes {
+        request: agora_policies::cel::RequestView {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            host: &host,
+            headers: &req.headers,
+        },
+        source,
+        identity: &ctx.policy.identity,
+        llm: attrs_llm.as_ref(),
+        mcp: None,
+        a2a: None,
+    };
+    let cel = attrs.context(uses);
+    llm.match_targets(|e| {
+        e.eval_bool(&cel).unwrap_or_else(|err| {
+            tracing::debug!(error = %err, "virtual model condition does not hold");
+            false
+        })
+    });
+}
+
 /// Chooses the provider for this attempt and the peer to reach it.
 pub async fn peer(ai: &AiIr, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>, Error> {
     let llm = ctx
@@ -272,7 +314,12 @@ pub fn observe(metrics: &Metrics, ctx: &RequestCtx, end: Instant) {
     let op = llm.api.operation();
     let req_model = llm.request_model.as_deref().unwrap_or("");
     let usage = &llm.response.usage;
-    let resp_model = usage.response_model.as_deref().unwrap_or(req_model);
+    // The provider's answer names the model; else the (virtual model's concrete) one sent.
+    let resp_model = usage
+        .response_model
+        .as_deref()
+        .or(llm.upstream_model.as_deref())
+        .unwrap_or(req_model);
     let labels = [system, op, req_model, resp_model, gateway, route, backend];
     for (kind, n) in [
         ("input", usage.input_tokens),

@@ -212,6 +212,7 @@ pub fn settle(ctx: &mut RequestCtx, metrics: &Arc<crate::metrics::Metrics>) {
             let model = u
                 .response_model
                 .clone()
+                .or_else(|| l.upstream_model.clone())
                 .or_else(|| l.request_model.clone())
                 .unwrap_or_default();
             if u.input_tokens + u.output_tokens > 0 {

@@ -9,7 +9,7 @@ use agora_providers::WireFormat;
 use agora_providers::policy::{PromptMessage, RequestPolicy};
 use http::{HeaderName, HeaderValue};
 
-use super::{AiIr, ProviderAuth, ProviderIr, Vendor};
+use super::{AiIr, ProviderAuth, ProviderIr, Vendor, VirtualModel};
 use crate::backend::{PassiveCheck, StateRegistry};
 use crate::error::{Error, Result};
 
@@ -34,6 +34,21 @@ pub fn ai_backend(
         groups.push(providers);
     }
     let aliases: HashMap<String, String> = ai.model_aliases.clone().into_iter().collect();
+    let all: Vec<Arc<ProviderIr>> = groups.iter().flatten().cloned().collect();
+    let mut virtual_models = HashMap::new();
+    for (i, v) in ai.virtual_models.iter().enumerate() {
+        let at = format!("{key}.ai.virtualModels[{i}]");
+        if v.name.is_empty() || aliases.contains_key(&v.name) {
+            return Err(Error::invalid(
+                format!("{at}.name"),
+                "empty, or also a model alias",
+            ));
+        }
+        let built = Arc::new(VirtualModel::build(v, &all, &at)?);
+        if virtual_models.insert(v.name.clone(), built).is_some() {
+            return Err(Error::invalid(format!("{at}.name"), "defined twice"));
+        }
+    }
     let json = |m: &std::collections::BTreeMap<String, String>, field: &str| {
         m.iter()
             .map(|(k, v)| {
@@ -53,7 +68,9 @@ pub fn ai_backend(
         prepend: ai.prompt_prepend.iter().map(message).collect(),
         append: ai.prompt_append.iter().map(message).collect(),
     };
-    Ok(AiIr::new(groups, aliases, passive, policy))
+    let mut ir = AiIr::new(groups, aliases, passive, policy);
+    ir.virtual_models = virtual_models;
+    Ok(ir)
 }
 
 fn provider(key: &str, p: &pb::AiProvider, at: &str, states: &StateRegistry) -> Result<ProviderIr> {

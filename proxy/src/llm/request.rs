@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use agora_providers::{ClientApi, inspect, translate_request};
+use agora_policies::cel::{Expr, Uses};
+use agora_providers::{ClientApi, inspect, translate_gemini_request, translate_request};
 use bytes::Bytes;
 
 use super::response::ResponseState;
-use super::{AiIr, ProviderIr};
+use super::{AiIr, ProviderIr, VirtualModel};
 
 /// Why an LLM request cannot go upstream.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum LlmError {
     Unresolved(String),
     #[error("no provider serves model {0:?}")]
     UnknownModel(String),
+    #[error("no target of virtual model {0:?} matches this request")]
+    NoTarget(String),
 }
 
 impl LlmError {
@@ -34,7 +37,7 @@ impl LlmError {
             LlmError::NoProvider => 503,
             LlmError::UnknownApi(_) => 404,
             LlmError::Unresolved(_) => 503,
-            LlmError::UnknownModel(_) => 404,
+            LlmError::UnknownModel(_) | LlmError::NoTarget(_) => 404,
         }
     }
 }
@@ -53,6 +56,10 @@ pub struct LlmCtx {
     /// The first attempt's provider, when chosen before the attempt (for the policies).
     first: Option<(usize, Arc<ProviderIr>)>,
     pub provider: Option<Arc<ProviderIr>>,
+    /// The model the current attempt sends upstream (a virtual model's concrete target).
+    pub upstream_model: Option<String>,
+    /// The virtual model the client asked for, if any.
+    virtual_route: Option<VirtualRoute>,
     upstream_body: Option<Bytes>,
     pub upstream_path: String,
     body_sent: bool,
@@ -96,6 +103,10 @@ impl LlmCtx {
         };
         let resolved = ai.resolve_model(info.model.as_deref()).map(str::to_string);
         let aliased = resolved != info.model;
+        let virtual_route = resolved
+            .as_deref()
+            .and_then(|m| ai.virtual_models.get(m))
+            .map(|v| VirtualRoute::new(v.clone()));
         Ok(Self {
             api,
             request_model: resolved,
@@ -105,6 +116,8 @@ impl LlmCtx {
             tried: Vec::new(),
             first: None,
             provider: None,
+            upstream_model: None,
+            virtual_route,
             upstream_body: None,
             upstream_path: String::new(),
             body_sent: false,
@@ -113,9 +126,34 @@ impl LlmCtx {
         })
     }
 
+    /// What the conditions of the requested virtual model read, when it has conditions
+    /// that [`LlmCtx::match_targets`] has not evaluated yet; `None` otherwise.
+    pub fn target_conditions(&self) -> Option<Uses> {
+        self.virtual_route
+            .as_ref()
+            .filter(|v| v.model.conditional && !v.matched)
+            .map(|v| v.model.uses)
+    }
+
+    /// Runs once the body is read, before the first provider is chosen: evaluates the
+    /// virtual model's target conditions (`eval` answers for one; an evaluation error should
+    /// answer false). Until it runs, only targets without a condition serve.
+    pub fn match_targets(&mut self, eval: impl FnMut(&Expr) -> bool) {
+        if let Some(v) = self.virtual_route.as_mut() {
+            v.candidates = v.model.matching(eval);
+            v.matched = true;
+        }
+    }
+
     /// The provider the first attempt will use, chosen now (before the body's policies run,
     /// which read its kind as `llm.provider`); `None` when no provider serves the model.
     pub fn first_provider(&mut self, ai: &AiIr) -> Option<&Arc<ProviderIr>> {
+        if let Some(v) = self.virtual_route.as_mut() {
+            if v.first.is_none() && v.tried.is_empty() {
+                v.first = v.next();
+            }
+            return v.first.map(|i| &v.model.targets[i].provider);
+        }
         let model = self.request_model.as_deref();
         if self.first.is_none() && self.tried.is_empty() && ai.serves(model) {
             self.first = ai.choose(&[], model);
@@ -125,21 +163,42 @@ impl LlmCtx {
 
     /// Chooses the provider for the next attempt and translates the body for it.
     pub fn next_attempt(&mut self, ai: &AiIr) -> Result<Arc<ProviderIr>, LlmError> {
-        let model_name = self.request_model.as_deref();
-        if self.tried.is_empty() && !ai.serves(model_name) {
-            return Err(LlmError::UnknownModel(
-                model_name.unwrap_or_default().to_string(),
-            ));
-        }
-        let (id, p) = match self.first.take() {
-            Some(first) if self.tried.is_empty() => first,
-            _ => ai
-                .choose(&self.tried, model_name)
-                .ok_or(LlmError::NoProvider)?,
+        let (p, target_model) = match self.virtual_route.as_mut() {
+            Some(v) => {
+                let i = match v.first.take() {
+                    Some(i) if v.tried.is_empty() => i,
+                    _ => v.next().ok_or_else(|| {
+                        if v.tried.is_empty() {
+                            LlmError::NoTarget(v.model.name.clone())
+                        } else {
+                            LlmError::NoProvider
+                        }
+                    })?,
+                };
+                v.tried.push(i);
+                let t = &v.model.targets[i];
+                (t.provider.clone(), Some(t.model.clone()))
+            }
+            None => {
+                let model_name = self.request_model.as_deref();
+                if self.tried.is_empty() && !ai.serves(model_name) {
+                    return Err(LlmError::UnknownModel(
+                        model_name.unwrap_or_default().to_string(),
+                    ));
+                }
+                let (id, p) = match self.first.take() {
+                    Some(first) if self.tried.is_empty() => first,
+                    _ => ai
+                        .choose(&self.tried, model_name)
+                        .ok_or(LlmError::NoProvider)?,
+                };
+                self.tried.push(id);
+                (p, None)
+            }
         };
-        self.tried.push(id);
-        let forced = p.model.as_deref();
-        let model = p.model_for(self.request_model.as_deref());
+        // A virtual model's target model, else the provider's forced one.
+        let forced = target_model.as_deref().or(p.model.as_deref());
+        let model = forced.or(self.request_model.as_deref());
         if model.is_none() && !matches!(self.api, ClientApi::Models | ClientApi::Passthrough) {
             return Err(LlmError::NoModel);
         }
@@ -158,17 +217,12 @@ impl LlmCtx {
             _ => None,
         };
         let rewrite = azure_responses.or(rewrite);
-        let mut t = translate_request(self.api, p.format, &self.original, rewrite)?;
-        if self.api == ClientApi::GenerateContent {
+        let t = if self.api == ClientApi::GenerateContent {
             // A Gemini client says whether it streams in its path, not its body.
-            t.stream = self.stream;
-            if let Some(path) =
-                p.format
-                    .upstream_path(self.api, model.unwrap_or_default(), self.stream)
-            {
-                t.path = path;
-            }
-        }
+            translate_gemini_request(p.format, &self.original, rewrite, self.stream)?
+        } else {
+            translate_request(self.api, p.format, &self.original, rewrite)?
+        };
         self.upstream_body = t.body.map(Bytes::from);
         // Passthrough keeps the client's (possibly rewritten) path: an empty upstream path.
         self.upstream_path = if t.path.is_empty() {
@@ -176,7 +230,7 @@ impl LlmCtx {
         } else if azure_responses.is_some() {
             "/openai/v1/responses".to_string()
         } else {
-            p.upstream_path(&t.path, t.stream)
+            p.upstream_path(&t.path, model, t.stream)
         };
         if let super::Vendor::Vertex { .. } = p.vendor
             && p.format == agora_providers::WireFormat::Anthropic
@@ -186,6 +240,7 @@ impl LlmCtx {
             let body = self.upstream_body.as_deref().unwrap_or(&self.original);
             self.upstream_body = Some(Bytes::from(vertex_anthropic_body(body)?));
         }
+        self.upstream_model = model.map(str::to_string);
         self.stream = t.stream;
         self.body_sent = false;
         self.response = ResponseState::new(
@@ -224,8 +279,56 @@ impl LlmCtx {
 
     /// Whether another provider is left to fail over to.
     pub fn can_fail_over(&self, ai: &AiIr) -> bool {
-        ai.choose(&self.tried, self.request_model.as_deref())
-            .is_some()
+        match &self.virtual_route {
+            Some(v) => v.peek().is_some(),
+            None => ai
+                .choose(&self.tried, self.request_model.as_deref())
+                .is_some(),
+        }
+    }
+}
+
+/// The virtual model a request asked for, and how far its targets have been tried.
+struct VirtualRoute {
+    model: Arc<VirtualModel>,
+    /// The targets that may serve the request (those without a condition until the
+    /// conditions are evaluated).
+    candidates: Vec<usize>,
+    /// Whether the conditions have been evaluated.
+    matched: bool,
+    tried: Vec<usize>,
+    /// The first attempt's target, when chosen before the attempt (for the policies).
+    first: Option<usize>,
+}
+
+impl VirtualRoute {
+    fn new(model: Arc<VirtualModel>) -> Self {
+        let candidates = model.matching(|_| false);
+        Self {
+            matched: !model.conditional,
+            model,
+            candidates,
+            tried: Vec::new(),
+            first: None,
+        }
+    }
+
+    /// The target of the next attempt (a fresh weighted draw), `None` when all were tried.
+    fn next(&self) -> Option<usize> {
+        self.model.pick(
+            &self.candidates,
+            &self.tried,
+            |t| t.provider.is_healthy(),
+            rand::random(),
+        )
+    }
+
+    /// Whether a target is left to fail over to.
+    fn peek(&self) -> Option<usize> {
+        self.candidates
+            .iter()
+            .copied()
+            .find(|i| !self.tried.contains(i))
     }
 }
 
