@@ -66,6 +66,9 @@ binds:
     - name: preset
       matches: [{{path: {{type: PathPrefix, value: /preset}}}}]
       backendRefs: [{{name: preset}}]
+    - name: virtual
+      matches: [{{path: {{type: PathPrefix, value: /virtual}}}}]
+      backendRefs: [{{name: virtual}}]
     - name: small
       matches: [{{path: {{type: PathPrefix, value: /small}}}}]
       maxRequestBodyBytes: 2048
@@ -150,6 +153,30 @@ backends:
     - providers:
       - {{name: steady, openai: {{model: steady}}, host: 127.0.0.1, port: {mock}}}
   healthCheck: {{consecutiveFailures: 2, baseEjectionTime: 60s}}
+- name: virtual
+  ai:
+    groups:
+    - providers:
+      - {{name: vo, openai: {{}}, host: 127.0.0.1, port: {mock}, policies: {{auth: {{key: k-vo}}}}}}
+      - {{name: va, anthropic: {{}}, host: 127.0.0.1, port: {mock}, policies: {{auth: {{key: k-va}}}}}}
+    virtualModels:
+    - name: split
+      targets:
+      - {{provider: vo, model: gpt-4o, weight: 3}}
+      - {{provider: va, model: claude-sonnet-4-5, weight: 1}}
+    - name: sturdy
+      targets:
+      - {{provider: vo, model: gpt-primary-503}}
+      - {{provider: vo, model: gpt-second-429, priority: 1}}
+      - {{provider: va, model: claude-fallback, priority: 2}}
+    - name: tiered
+      targets:
+      - {{provider: va, model: claude-opus-4-1, when: 'request.headers["x-tier"] == "premium"'}}
+      - {{provider: vo, model: gpt-4o-mini, priority: 1}}
+    - name: members
+      targets:
+      - {{provider: vo, model: gpt-4o, when: 'request.headers["x-team"] == "core"'}}
+  healthCheck: {{consecutiveFailures: 100000}}
 """
 
 

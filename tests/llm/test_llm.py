@@ -488,3 +488,67 @@ def test_responses_shaped_by_request_policies(gateway):
         {"role": "user", "content": "Answer in one line."},
     ]
     assert body["temperature"] == 0.2
+
+
+def test_virtual_model_weighted_across_providers(gateway):
+    gateway.clear()
+    answers = []
+    for _ in range(40):
+        r = oai(gateway, "/virtual").chat.completions.create(model="split", messages=[{"role": "user", "content": "hi"}])
+        answers.append(r.choices[0].message.content)
+    seen = gateway.recorded()
+    assert len(seen) == 40
+    to_openai = [s for s in seen if s["path"] == "/v1/chat/completions"]
+    to_anthropic = [s for s in seen if s["path"] == "/v1/messages"]
+    assert len(to_openai) + len(to_anthropic) == 40
+    # Weights 3:1 over 40 requests: both are reached, OpenAI more often.
+    assert to_anthropic and len(to_openai) > len(to_anthropic), (len(to_openai), len(to_anthropic))
+    assert {s["body"]["model"] for s in to_openai} == {"gpt-4o"}
+    assert {s["body"]["model"] for s in to_anthropic} == {"claude-sonnet-4-5"}
+    assert {s["headers"]["authorization"] for s in to_openai} == {"Bearer k-vo"}
+    assert {s["headers"]["x-api-key"] for s in to_anthropic} == {"k-va"}
+    # The Anthropic answer reaches the OpenAI client translated.
+    assert set(answers) == {"hello from gpt-4o", "hello from claude-sonnet-4-5"}
+    m = gateway.metrics()
+    lines = [l for l in m.splitlines() if l.startswith("agora_gen_ai_client_token_usage_count") and 'gen_ai_request_model="split"' in l and 'gen_ai_token_type="input"' in l]
+    assert any('gen_ai_response_model="claude-sonnet-4-5"' in l for l in lines), lines
+    assert any('gen_ai_response_model="gpt-4o"' in l for l in lines), lines
+
+
+def test_virtual_model_fails_over_by_priority_with_each_targets_model(gateway):
+    gateway.clear()
+    r = oai(gateway, "/virtual").chat.completions.create(model="sturdy", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "hello from claude-fallback"
+    seen = gateway.recorded()
+    assert [(s["path"], s["body"]["model"]) for s in seen] == [
+        ("/v1/chat/completions", "gpt-primary-503"),
+        ("/v1/chat/completions", "gpt-second-429"),
+        ("/v1/messages", "claude-fallback"),
+    ]
+    # An Anthropic client fails over the same way.
+    gateway.clear()
+    r = ant(gateway, "/virtual").messages.create(model="sturdy", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert r.content[0].text == "hello from claude-fallback"
+    assert [s["body"]["model"] for s in gateway.recorded()] == ["gpt-primary-503", "gpt-second-429", "claude-fallback"]
+
+
+@pytest.mark.parametrize("size", [100, 70 * 1024])
+def test_virtual_model_target_chosen_by_header(gateway, size):
+    msgs = [{"role": "user", "content": "x" * size}]
+    gateway.clear()
+    r = oai(gateway, "/virtual").chat.completions.create(model="tiered", messages=msgs, extra_headers={"x-tier": "premium"})
+    assert r.choices[0].message.content == "hello from claude-opus-4-1"
+    assert [s["body"]["model"] for s in gateway.recorded()] == ["claude-opus-4-1"]
+    gateway.clear()
+    for headers in ({"x-tier": "free"}, {}):
+        r = oai(gateway, "/virtual").chat.completions.create(model="tiered", messages=msgs, extra_headers=headers)
+        assert r.choices[0].message.content == "hello from gpt-4o-mini"
+    assert [s["body"]["model"] for s in gateway.recorded()] == ["gpt-4o-mini", "gpt-4o-mini"]
+
+
+def test_virtual_model_without_a_matching_target(gateway):
+    r = oai(gateway, "/virtual").chat.completions.create(model="members", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-team": "core"})
+    assert r.choices[0].message.content == "hello from gpt-4o"
+    with pytest.raises(openai.NotFoundError) as e:
+        oai(gateway, "/virtual").chat.completions.create(model="members", messages=[{"role": "user", "content": "hi"}])
+    assert "members" in str(e.value)
