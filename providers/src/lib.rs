@@ -5,7 +5,8 @@
 //! 1. [`ClientApi::from_path`] to know which API the client speaks;
 //! 2. [`inspect`] to read just the fields routing needs (`model`, `stream`);
 //! 3. [`translate_request`] to produce the body for the chosen provider's [`WireFormat`]
-//!    (untouched bytes when nothing needs to change);
+//!    (untouched bytes when nothing needs to change); [`translate_gemini_request`] for Gemini
+//!    clients, whose path says whether they stream;
 //! 4. for the response, [`translate_response`] (whole JSON body) or a [`StreamTranslator`]
 //!    from [`stream_translator`] (SSE, chunk by chunk as it arrives), both reporting [`Usage`];
 //! 5. [`translate_error`] for upstream error bodies and [`gateway_error`] for the gateway's
@@ -26,7 +27,7 @@ pub mod usage;
 pub use error::Error;
 pub use translate::{
     RequestInfo, StreamTranslator, Translated, gateway_error, inspect, stream_translator,
-    translate_error, translate_request, translate_response,
+    translate_error, translate_gemini_request, translate_request, translate_response,
 };
 pub use usage::Usage;
 
@@ -166,7 +167,7 @@ impl WireFormat {
             } else {
                 format!("/v1beta/models/{model}:generateContent")
             }),
-            WireFormat::Bedrock if chat && api != ClientApi::GenerateContent => Some(if stream {
+            WireFormat::Bedrock if chat => Some(if stream {
                 format!("/model/{model}/converse-stream")
             } else {
                 format!("/model/{model}/converse")

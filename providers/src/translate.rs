@@ -3,13 +3,14 @@
 //! Same-format traffic is left untouched (only the model and, for OpenAI streams, the usage
 //! option may change). Cross-format traffic is translated between OpenAI chat completions and
 //! Anthropic messages in both directions; see [`chat_via_anthropic`] and
-//! [`messages_via_openai`] for the field mappings. Responses API clients reach other formats
-//! through chat completions; see [`responses`].
+//! [`messages_via_openai`] for the field mappings. Responses API and Gemini clients reach
+//! other formats through chat completions; see [`responses`] and [`gemini_client`].
 
 mod bedrock;
 mod chat_via_anthropic;
 mod error_body;
 mod gemini;
+mod gemini_client;
 mod messages_via_openai;
 mod raw;
 mod reply;
@@ -100,6 +101,9 @@ pub fn translate_request(
     if api == ClientApi::Responses {
         return responses::request(to, body, model);
     }
+    if api == ClientApi::GenerateContent {
+        return gemini_client::request(to, body, model, false);
+    }
     if matches!(to, WireFormat::Gemini | WireFormat::Bedrock) {
         let r = match to {
             WireFormat::Gemini => gemini::request(api, body, model)?,
@@ -165,6 +169,21 @@ pub fn translate_request(
     Ok(t)
 }
 
+/// [`translate_request`] for a Gemini client (`generateContent`), which says in its path, not
+/// its body, whether it streams (`stream`: the path ends in `:streamGenerateContent`) and
+/// which model it wants (`model`, required). The result's `path` and `stream` are those of
+/// the provider's call: for a Gemini provider the `generateContent` or
+/// `streamGenerateContent?alt=sse` path of `model`, its body forwarded untouched; for any
+/// other the body is translated (see the `gemini_client` module) and streams when `stream`.
+pub fn translate_gemini_request(
+    to: WireFormat,
+    body: &[u8],
+    model: Option<&str>,
+    stream: bool,
+) -> Result<Translated, Error> {
+    gemini_client::request(to, body, model, stream)
+}
+
 /// Whole (non-streaming) 2xx response in `from` format → client format. Returns the new body
 /// (`None`: forward the bytes unchanged) and the usage.
 ///
@@ -180,6 +199,9 @@ pub fn translate_response(
     }
     if api == ClientApi::Responses {
         return responses::response(from, body);
+    }
+    if api == ClientApi::GenerateContent {
+        return gemini_client::response(from, body);
     }
     match from {
         WireFormat::Gemini => return gemini::response(api, body),

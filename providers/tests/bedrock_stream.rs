@@ -296,11 +296,26 @@ fn stream_to_responses_exception() {
     insta::assert_snapshot!(stream(ClientApi::Responses, false, &exception_stream()));
 }
 
-const CLIENTS: [(ClientApi, bool); 4] = [
+#[test]
+fn stream_to_generate_content_tools() {
+    insta::assert_snapshot!(stream(ClientApi::GenerateContent, false, &tools_stream()));
+}
+
+#[test]
+fn stream_to_generate_content_exception() {
+    insta::assert_snapshot!(stream(
+        ClientApi::GenerateContent,
+        false,
+        &exception_stream()
+    ));
+}
+
+const CLIENTS: [(ClientApi, bool); 5] = [
     (ClientApi::ChatCompletions, false),
     (ClientApi::ChatCompletions, true),
     (ClientApi::Messages, false),
     (ClientApi::Responses, false),
+    (ClientApi::GenerateContent, false),
 ];
 
 fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
@@ -363,6 +378,12 @@ fn assert_well_formed(api: ClientApi, out: &str, context: &str) {
                 last.event.as_deref(),
                 Some("response.completed" | "response.incomplete" | "response.failed")
             ),
+            "{context}: ends with {last:?}"
+        );
+    } else if api == ClientApi::GenerateContent {
+        let v: Value = serde_json::from_str(&last.data).unwrap();
+        assert!(
+            v["error"].is_object() || v["candidates"][0]["finishReason"].is_string(),
             "{context}: ends with {last:?}"
         );
     } else if api == ClientApi::Messages {

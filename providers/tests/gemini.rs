@@ -148,10 +148,14 @@ fn request_model_is_required_and_other_apis_are_unsupported() {
         let e = translate_request(api, WireFormat::Gemini, chat, Some("g"));
         assert!(matches!(e, Err(Error::Unsupported(_))), "{api:?}");
     }
-    // A Gemini client cannot (yet) be served by another format.
-    for to in [WireFormat::OpenAi, WireFormat::Anthropic] {
-        let e = translate_request(ClientApi::GenerateContent, to, &gc, Some("g"));
-        assert!(matches!(e, Err(Error::Unsupported(_))), "{to:?}");
+    // Gemini clients of other formats: see `gemini_client.rs`.
+    for to in [
+        WireFormat::OpenAi,
+        WireFormat::Anthropic,
+        WireFormat::Bedrock,
+    ] {
+        let e = translate_request(ClientApi::GenerateContent, to, &gc, None);
+        assert!(matches!(e, Err(Error::InvalidRequest(_))), "{to:?}");
     }
 }
 

@@ -7,7 +7,8 @@
 //! `tool_result` blocks; `tools`, `tool_choice` (+ `parallel_tool_calls: false` →
 //! `disable_parallel_tool_use`), `max_completion_tokens`/`max_tokens` (default
 //! [`DEFAULT_MAX_TOKENS`]), `temperature`, `top_p`, `stop` → `stop_sequences`, `user` →
-//! `metadata.user_id`, `stream`. Other OpenAI fields (penalties, seed, logprobs,
+//! `metadata.user_id`, `stream`, and `top_k` (not an OpenAI field, but some OpenAI-compatible
+//! clients send it). Other OpenAI fields (penalties, seed, logprobs,
 //! `response_format`, `reasoning_effort`, ...) have no Anthropic equivalent and are dropped,
 //! since Anthropic rejects unknown fields. `n > 1`, audio input and uploaded file ids are
 //! unsupported.
@@ -132,7 +133,8 @@ pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Er
         stream: stream.then_some(true),
         temperature: req.temperature,
         top_p: req.top_p,
-        top_k: None,
+        // Not an OpenAI field, but vLLM-style clients (and Gemini clients, translated) send it.
+        top_k: req.extra.get("top_k").and_then(Value::as_u64),
         tools,
         tool_choice,
         metadata: req.user.map(|u| a::Metadata { user_id: Some(u) }),

@@ -196,7 +196,11 @@ fn call_part(name: String, args: Value) -> Part {
 /// A `functionResponse` part.
 fn response_part(name: String, response: Value) -> Part {
     Part {
-        function_response: Some(FunctionResponse { name, response }),
+        function_response: Some(FunctionResponse {
+            id: None,
+            name,
+            response,
+        }),
         ..Default::default()
     }
 }

@@ -12,10 +12,12 @@ mod bedrock;
 mod chat_out;
 mod chat_via_anthropic;
 mod gemini;
+mod gemini_client;
 mod messages_out;
 mod messages_via_openai;
 mod passthrough;
 mod responses;
+mod via_chat;
 
 use crate::sse::{self, RawEvent, SseParser};
 use crate::{ClientApi, Error, Usage, WireFormat};
@@ -44,6 +46,9 @@ pub fn stream_translator(
 ) -> Box<dyn StreamTranslator> {
     if api == ClientApi::Responses {
         return responses::translator(from);
+    }
+    if api == ClientApi::GenerateContent && from != WireFormat::Gemini {
+        return gemini_client::translator(from);
     }
     match (api.format(), from) {
         (WireFormat::OpenAi, WireFormat::OpenAi) => Box::new(Driver::new(

@@ -1,7 +1,8 @@
 //! Gemini `generateContent` wire types: only the fields the translations read or write.
 //!
-//! Requests are written by this crate (a Gemini client's own body is forwarded untouched, so
-//! nothing here needs to keep unknown request fields). Responses and stream chunks are read
+//! Requests are written by this crate; a Gemini client's own body is forwarded untouched to
+//! Gemini providers, and read through [`Content`] and [`Part`] (which also take the
+//! snake_case names Google's REST examples use) when it goes to another provider. Responses and stream chunks are read
 //! leniently: unknown fields (`safetyRatings`, `citationMetadata`, `executableCode` parts, ...)
 //! are ignored and every field may be missing.
 
@@ -55,19 +56,35 @@ pub struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought: Option<bool>,
     /// Opaque signature of the model's reasoning (base64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "thought_signature",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thought_signature: Option<String>,
     /// Inline bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "inline_data",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inline_data: Option<Blob>,
     /// Bytes by URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "file_data", skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
     /// A function call by the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "function_call",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_call: Option<FunctionCall>,
     /// A function's result (user turns).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "function_response",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub function_response: Option<FunctionResponse>,
 }
 
@@ -96,7 +113,7 @@ impl Part {
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
     /// MIME type.
-    #[serde(default)]
+    #[serde(default, alias = "mime_type")]
     pub mime_type: String,
     /// Base64 data.
     #[serde(default)]
@@ -108,10 +125,10 @@ pub struct Blob {
 #[serde(rename_all = "camelCase")]
 pub struct FileData {
     /// MIME type.
-    #[serde(default)]
+    #[serde(default, alias = "mime_type")]
     pub mime_type: String,
     /// Where the bytes are.
-    #[serde(default)]
+    #[serde(default, alias = "file_uri")]
     pub file_uri: String,
 }
 
@@ -149,9 +166,14 @@ impl FunctionCall {
 /// `functionResponse`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FunctionResponse {
+    /// The id of the call this answers (when the call had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The function that was called.
+    #[serde(default)]
     pub name: String,
     /// Its result: always an object.
+    #[serde(default)]
     pub response: Value,
 }
 

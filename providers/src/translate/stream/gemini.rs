@@ -10,9 +10,9 @@
 //! the upstream stream ends, so that usage sent after the finish reason still counts; a
 //! stream that ends before any finish reason was cut short.
 //!
-//! A Gemini client can only be served by a Gemini upstream here: a Gemini client with an
-//! OpenAI, Anthropic or Bedrock upstream gets a translator that fails every call
-//! ([`NotImplemented`]), as does any other pairing that reaches this module.
+//! Gemini clients of other providers are served by the `gemini_client` stream module; any
+//! other pairing that reaches this module gets a translator that fails every call
+//! ([`NotImplemented`]).
 
 mod to_chat;
 mod to_messages;
@@ -147,10 +147,8 @@ mod tests {
     #[test]
     fn unsupported_pairs_fail() {
         for (api, from) in [
-            (ClientApi::GenerateContent, WireFormat::OpenAi),
-            (ClientApi::GenerateContent, WireFormat::Anthropic),
-            (ClientApi::GenerateContent, WireFormat::Bedrock),
             (ClientApi::Embeddings, WireFormat::Gemini),
+            (ClientApi::Models, WireFormat::Gemini),
         ] {
             let mut t = super::super::stream_translator(api, from, false);
             let mut out = Vec::new();

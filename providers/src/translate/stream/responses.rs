@@ -11,77 +11,17 @@ mod events;
 use serde::Deserialize;
 
 use super::passthrough::forward_last;
+use super::via_chat::ViaChat;
 use super::{Driver, EventHandler, Progress, StreamTranslator, TRUNCATED_MESSAGE, truncated};
 use crate::responses::ResponseUsage;
-use crate::sse::{RawEvent, SseParser};
-use crate::{ClientApi, Error, Usage, WireFormat};
+use crate::sse::RawEvent;
+use crate::{Error, WireFormat};
 
 /// The translator for a Responses stream from a provider of format `from`.
 pub(super) fn translator(from: WireFormat) -> Box<dyn StreamTranslator> {
     match from {
         WireFormat::OpenAi => Box::new(Driver::new(Passthrough::default())),
-        _ => Box::new(ViaChat {
-            inner: super::stream_translator(ClientApi::ChatCompletions, from, false),
-            parser: SseParser::new(),
-            out: events::ResponsesOut::default(),
-            finished: false,
-        }),
-    }
-}
-
-/// A provider's stream to chat chunks (`inner`), then to Responses events (`out`).
-struct ViaChat {
-    inner: Box<dyn StreamTranslator>,
-    /// Reads the chat chunks `inner` writes.
-    parser: SseParser,
-    out: events::ResponsesOut,
-    finished: bool,
-}
-
-impl ViaChat {
-    /// Turns chat chunk bytes into Responses events.
-    fn relay(&mut self, chat: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let mut events = Vec::new();
-        let mut result = self.parser.feed(chat, &mut events);
-        for ev in events.into_iter().filter(|e| e.has_data) {
-            if let Err(e) = self.out.event(&ev.event.data, self.inner.usage(), out) {
-                result = result.and(Err(e));
-            }
-        }
-        result
-    }
-}
-
-impl StreamTranslator for ViaChat {
-    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.finished {
-            return Ok(());
-        }
-        let mut chat = Vec::new();
-        let pushed = self.inner.push(chunk, &mut chat);
-        let relayed = self.relay(&chat, out);
-        pushed.and(relayed)
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        if std::mem::replace(&mut self.finished, true) {
-            return Ok(());
-        }
-        let mut chat = Vec::new();
-        let finished = self.inner.finish(&mut chat);
-        // The chat translators end every event they write; a relay error is reported by
-        // `end` below if it left the stream unfinished.
-        self.relay(&chat, out).ok();
-        let ended = self.out.end(self.inner.usage(), out);
-        finished.and(ended)
-    }
-
-    fn usage(&self) -> &Usage {
-        self.inner.usage()
-    }
-
-    fn output_started(&self) -> bool {
-        self.inner.output_started()
+        _ => Box::new(ViaChat::new(from, events::ResponsesOut::default())),
     }
 }
 

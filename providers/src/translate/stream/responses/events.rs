@@ -92,6 +92,16 @@ pub(super) fn error_event(out: &mut Vec<u8>, sequence: u64, message: &str) -> Re
     sse::write_json_event(out, Some("error"), &ev)
 }
 
+impl super::super::via_chat::ChatSink for ResponsesOut {
+    fn event(&mut self, data: &str, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
+        ResponsesOut::event(self, data, usage, out)
+    }
+
+    fn end(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
+        ResponsesOut::end(self, usage, out)
+    }
+}
+
 impl ResponsesOut {
     /// Handles the data of one chat chunk event (`[DONE]` included); `usage` is the usage
     /// so far. Nothing once the response is closed.
