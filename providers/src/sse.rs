@@ -84,21 +84,20 @@ impl SseParser {
     /// is dropped and reported as an error once all the bytes have been parsed: the events
     /// around it are still in `out`, and the parser goes on with the next block.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<RawEvent>) -> Result<(), Error> {
-        self.buf.extend_from_slice(bytes);
+        // Lines are decoded where they lie: the buffer is taken out of `self` meanwhile.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.extend_from_slice(bytes);
         let mut error = None;
         let mut block_start = 0;
         loop {
             let from = self.scan.max(self.searched);
-            let Some(pos) = self.buf[from..]
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-            else {
-                self.searched = self.buf.len();
+            let Some(pos) = buf[from..].iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.searched = buf.len();
                 break;
             };
             let line_end = from + pos;
-            let term_len = if self.buf[line_end] == b'\r' {
-                match self.buf.get(line_end + 1) {
+            let term_len = if buf[line_end] == b'\r' {
+                match buf.get(line_end + 1) {
                     Some(b'\n') => 2,
                     Some(_) => 1,
                     // A `\r` at the very end: wait to see whether `\n` follows.
@@ -113,17 +112,17 @@ impl SseParser {
             let line_start = self.scan;
             self.scan = line_end + term_len;
             if line_end == line_start {
-                let raw = self.buf[block_start..self.scan].to_vec();
+                let raw = buf[block_start..self.scan].to_vec();
                 out.extend(self.dispatch(raw));
                 block_start = self.scan;
-            } else if !self.bad_block {
-                let line = self.buf[line_start..line_end].to_vec();
-                if let Err(e) = self.line(&line) {
-                    self.bad_block = true;
-                    error.get_or_insert(e);
-                }
+            } else if !self.bad_block
+                && let Err(e) = self.line(&buf[line_start..line_end])
+            {
+                self.bad_block = true;
+                error.get_or_insert(e);
             }
         }
+        self.buf = buf;
         self.buf.drain(..block_start);
         self.scan -= block_start;
         self.searched = self.searched.saturating_sub(block_start);

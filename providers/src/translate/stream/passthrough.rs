@@ -8,7 +8,7 @@ use super::{
 };
 use crate::Error;
 use crate::anthropic::{BlockDelta, MessagesUsage, StreamEvent};
-use crate::openai::ChatChunk;
+use crate::openai::ChatUsage;
 use crate::sse::RawEvent;
 use crate::translate::stream::Progress;
 
@@ -38,6 +38,59 @@ pub(super) fn forward_last(
     read(&ev);
     out.extend_from_slice(&terminated(ev.raw));
     Ok(())
+}
+
+/// What a same-format OpenAI chunk is read for, borrowing from its text: the deltas are not
+/// copied (most chunks are a few words of content read only for "is there output").
+#[derive(serde::Deserialize)]
+struct ChunkProbe<'a> {
+    #[serde(default, borrow)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    choices: Vec<ChoiceProbe<'a>>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChoiceProbe<'a> {
+    #[serde(default, borrow)]
+    delta: DeltaProbe<'a>,
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct DeltaProbe<'a> {
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    reasoning: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    refusal: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+impl DeltaProbe<'_> {
+    /// As [`crate::openai::Delta::has_output`].
+    fn has_output(&self) -> bool {
+        let text =
+            |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
+        text(&self.content)
+            || text(&self.reasoning_content)
+            || self
+                .reasoning
+                .as_ref()
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+            || text(&self.refusal)
+            || self.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+    }
 }
 
 /// OpenAI chunks to an OpenAI client.
@@ -70,7 +123,7 @@ impl OpenAiPassthrough {
             self.done = true;
             return true;
         }
-        let Ok(chunk) = serde_json::from_str::<ChatChunk>(data) else {
+        let Ok(chunk) = serde_json::from_str::<ChunkProbe>(data) else {
             return true;
         };
         self.progress.usage.note_model(&chunk.model);
