@@ -225,6 +225,32 @@ pub struct GlobalLimits {
     pub owner: String,
     pub limits: Vec<LimitSpec>,
     pub fail_open: bool,
+    /// Per limit, its Redis key without a descriptor (`agora:rl:<owner>:<index>:`).
+    keys: Vec<Arc<str>>,
+}
+
+impl GlobalLimits {
+    pub fn new(owner: String, limits: Vec<LimitSpec>, fail_open: bool) -> GlobalLimits {
+        let keys = (0..limits.len())
+            .map(|i| Arc::from(format!("agora:rl:{owner}:{i}:")))
+            .collect();
+        GlobalLimits {
+            owner,
+            limits,
+            fail_open,
+            keys,
+        }
+    }
+
+    /// The Redis key of limit `i`'s bucket for a descriptor (the key without one is
+    /// shared, not built per request).
+    pub fn key(&self, i: usize, descriptor: &str) -> Arc<str> {
+        if descriptor.is_empty() {
+            self.keys[i].clone()
+        } else {
+            Arc::from(format!("{}{descriptor}", self.keys[i]))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ fn global_charges(
             };
             out.push((
                 Charge {
-                    key: format!("agora:rl:{}:{i}:{d}", g.owner),
+                    key: g.key(i, &d),
                     capacity: spec.capacity,
                     rate: spec.rate(),
                     needed: spec.needed(amount),

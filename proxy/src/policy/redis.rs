@@ -90,7 +90,7 @@ const SETTLE_BATCH: Duration = Duration::from_millis(50);
 /// One bucket to charge.
 #[derive(Debug, Clone)]
 pub struct Charge {
-    pub key: String,
+    pub key: std::sync::Arc<str>,
     pub capacity: u64,
     /// Units per second.
     pub rate: f64,
@@ -255,7 +255,7 @@ impl Redis {
         for charges in requests {
             inv.arg(charges.len());
             for c in charges {
-                inv.key(&c.key)
+                inv.key(&*c.key)
                     .arg(c.capacity)
                     .arg(c.rate / 1000.0)
                     .arg(c.needed)
@@ -329,7 +329,8 @@ impl Redis {
     ) {
         while let Some(first) = rx.recv().await {
             tokio::time::sleep(SETTLE_BATCH).await;
-            let mut batch: std::collections::HashMap<String, (Charge, i64)> = Default::default();
+            let mut batch: std::collections::HashMap<std::sync::Arc<str>, (Charge, i64)> =
+                Default::default();
             let mut add = |(c, d): (Charge, i64)| {
                 batch.entry(c.key.clone()).or_insert((c, 0)).1 += d;
             };
@@ -352,7 +353,7 @@ impl Redis {
         let mut conn = self.conn().await?;
         let mut inv = self.settle.prepare_invoke();
         for (c, delta) in list {
-            inv.key(&c.key)
+            inv.key(&*c.key)
                 .arg(c.capacity)
                 .arg(c.rate / 1000.0)
                 .arg(*delta)
