@@ -134,7 +134,7 @@ impl ResponseState {
                 }
             }
             Mode::Stream(t) => {
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(body.as_ref().map_or(0, |b| b.len() + 256));
                 if let Some(b) = body.take()
                     && let Err(e) = t.push(&b, &mut out)
                 {
@@ -146,7 +146,9 @@ impl ResponseState {
                 if self.first_token.is_none() && t.output_started() {
                     self.first_token = Some(Instant::now());
                 }
-                self.usage = t.usage().clone();
+                if *t.usage() != self.usage {
+                    self.usage = t.usage().clone();
+                }
                 if let Some(g) = self.sse_guard.as_mut() {
                     out = g.filter(out, end_of_stream);
                     if g.outcome != Outcome::Clean {
