@@ -91,6 +91,22 @@ fn convert(
             reason: "BackendNotFound",
             message: format!("AgentgatewayBackend {k}: {e}"),
         })?;
+        // Conditions compile here too, so a bad one shows in the status, not only as a NACK.
+        for (vi, v) in ai.virtual_models.iter().enumerate() {
+            for (ti, t) in v.targets.iter().enumerate() {
+                if t.when.is_empty() {
+                    continue;
+                }
+                if let Err(e) = agora_policies::cel::Expr::compile(&t.when) {
+                    return Err(RefError {
+                        reason: "BackendNotFound",
+                        message: format!(
+                            "AgentgatewayBackend {k}: invalid config at spec.ai.virtualModels[{vi}].targets[{ti}].when: {e}"
+                        ),
+                    });
+                }
+            }
+        }
         pb::backend::Kind::Ai(ai)
     } else if let Some(mcp) = &spec.mcp {
         let mcp = mcp.to_proto("spec.mcp").map_err(|e| RefError {
