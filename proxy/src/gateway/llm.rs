@@ -151,8 +151,12 @@ pub fn upstream_request(ctx: &RequestCtx, req: &mut RequestHeader) -> pingora::R
     } else {
         '?'
     };
+    // A Gemini client's query (`alt=sse`, perhaps its `key`) is for Gemini's API only; the
+    // upstream path already says what the provider needs.
+    let gemini =
+        p.format.system() == "gemini" || llm.api == agora_providers::ClientApi::GenerateContent;
     let uri = match req.uri.query() {
-        Some(q) if p.format.system() != "gemini" => format!("{}{sep}{q}", llm.upstream_path),
+        Some(q) if !gemini => format!("{}{sep}{q}", llm.upstream_path),
         _ => llm.upstream_path.clone(),
     };
     let uri = uri.parse::<http::Uri>().map_err(|e| {
