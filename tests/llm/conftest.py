@@ -181,10 +181,16 @@ backends:
 
 
 class Gateway:
-    def __init__(self, port, admin, record):
+    def __init__(self, port, admin, record, access_log=None):
         self.port = port
         self.admin = admin
         self.record = record
+        self.access_log = access_log
+
+    def access_lines(self):
+        """The access log lines written so far (the proxy flushes them every 100 ms)."""
+        time.sleep(0.3)
+        return [json.loads(l) for l in self.access_log.read_text().splitlines() if l.startswith("{")]
 
     def url(self, prefix):
         return f"http://127.0.0.1:{self.port}{prefix}"
@@ -217,19 +223,21 @@ def gateway():
     mock = subprocess.Popen([sys.executable, str(HERE / "mock_providers.py"), str(mock_port), str(record)])
     (tmp / "config.yaml").write_text(CONFIG.format(port=port, mock=mock_port))
     log = open(tmp / "proxy.log", "w")
+    access = open(tmp / "access.log", "w")
     proxy = subprocess.Popen(
         [binary, "-f", str(tmp / "config.yaml"), "--admin", f"127.0.0.1:{admin_port}"],
-        stdout=subprocess.DEVNULL,
+        stdout=access,
         stderr=log,
     )
     try:
         wait_http(f"http://127.0.0.1:{admin_port}/readyz")
         time.sleep(0.2)
-        yield Gateway(port, f"127.0.0.1:{admin_port}", record)
+        yield Gateway(port, f"127.0.0.1:{admin_port}", record, tmp / "access.log")
     finally:
         proxy.terminate()
         mock.terminate()
         proxy.wait(10)
         mock.wait(10)
         log.close()
+        access.close()
         print((tmp / "proxy.log").read_text()[-4000:])

@@ -530,6 +530,9 @@ def test_virtual_model_fails_over_by_priority_with_each_targets_model(gateway):
     r = ant(gateway, "/virtual").messages.create(model="sturdy", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert r.content[0].text == "hello from claude-fallback"
     assert [s["body"]["model"] for s in gateway.recorded()] == ["gpt-primary-503", "gpt-second-429", "claude-fallback"]
+    # The access log names the provider and the concrete model of the last attempt.
+    line = [l for l in gateway.access_lines() if l["route"].endswith("virtual") and l.get("request_model") == "sturdy"][-1]
+    assert (line["provider"], line["model"], line["attempts"], line["status"]) == ("va", "claude-fallback", 3, 200), line
 
 
 @pytest.mark.parametrize("size", [100, 70 * 1024])
