@@ -2,6 +2,7 @@
 Azure and Vertex Claude providers: generate_content and generate_content_stream, a function
 calling round trip, usage, and errors in Google's shape."""
 
+import pydantic
 import pytest
 from google import genai
 from google.genai import errors as gerrors
@@ -145,3 +146,26 @@ def test_other_providers(gateway):
     client = gem(gateway, "/bedrock")
     r = client.models.generate_content(model="m-tools", contents="weather?", config=gtypes.GenerateContentConfig(tools=[WEATHER], automatic_function_calling=NO_AFC))
     assert [(fc.name, fc.args) for fc in r.function_calls] == [("get_weather", {"city": "Paris"})]
+
+
+def test_json_mode(gateway):
+    class City(pydantic.BaseModel):
+        name: str
+        temp: float | None = None
+
+    client = gem(gateway, "/openai")
+    config = gtypes.GenerateContentConfig(response_mime_type="application/json", response_schema=list[City])
+    client.models.generate_content(model="m1", contents="cities?", config=config)
+    fmt = gateway.last()["body"]["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "response"
+    # (The SDK titles a list's schema "Placeholder".)
+    assert fmt["json_schema"]["schema"] == {
+        "type": "array",
+        "title": "Placeholder",
+        "items": {"type": "object", "title": "City", "required": ["name"], "properties": {
+            "name": {"type": "string", "title": "Name"},
+            "temp": {"type": ["number", "null"], "title": "Temp"},
+        }},
+    }
+    client.models.generate_content(model="m1", contents="cities?", config=gtypes.GenerateContentConfig(response_mime_type="application/json"))
+    assert gateway.last()["body"]["response_format"] == {"type": "json_object"}
