@@ -535,6 +535,18 @@ def test_virtual_model_fails_over_by_priority_with_each_targets_model(gateway):
     assert (line["provider"], line["model"], line["attempts"], line["status"]) == ("va", "claude-fallback", 3, 200), line
 
 
+@pytest.mark.parametrize("http2", [False, True])
+def test_virtual_model_failover_with_a_large_body(gateway, http2):
+    # Past 64 KiB the body is replayed through a subrequest, which keeps the chosen targets.
+    client = httpx.Client(http1=not http2, http2=http2, timeout=60)
+    gateway.clear()
+    r = oai(gateway, "/virtual", http_client=client).chat.completions.create(model="sturdy", messages=[{"role": "user", "content": "z" * (70 * 1024)}])
+    assert r.choices[0].message.content == "hello from claude-fallback"
+    seen = gateway.recorded()
+    assert [s["body"]["model"] for s in seen] == ["gpt-primary-503", "gpt-second-429", "claude-fallback"]
+    assert len(seen[-1]["body"]["messages"][0]["content"]) == 70 * 1024
+
+
 @pytest.mark.parametrize("size", [100, 70 * 1024])
 def test_virtual_model_target_chosen_by_header(gateway, size):
     msgs = [{"role": "user", "content": "x" * size}]
