@@ -166,6 +166,8 @@ impl History {
         }
     }
 
+    /// Appends the assistant message for a model turn (none for a turn of thoughts only) and
+    /// remembers its calls.
     fn model(&mut self, parts: Vec<Part>, messages: &mut Vec<ChatMessage>) -> Result<(), Error> {
         let mut text = String::new();
         let mut calls = Vec::new();
@@ -215,6 +217,8 @@ impl History {
         }
     }
 
+    /// Appends the messages for a user turn: a tool message per function response, then a
+    /// user message of the other parts (none if there are none).
     fn user(&mut self, parts: Vec<Part>, messages: &mut Vec<ChatMessage>) -> Result<(), Error> {
         let mut content = Vec::new();
         for p in parts {
