@@ -188,17 +188,31 @@ async fn web_identity(
         ("RoleSessionName", &session_name(env, clock)),
         ("WebIdentityToken", token.trim()),
     ]);
-    let resp = http()
+    let req = http()
         .post(format!("{endpoint}/"))
         .header(http::header::CONTENT_TYPE, FORM)
-        .body(body)
+        .body(body);
+    sts_call(
+        req,
+        &endpoint,
+        &format!("STS AssumeRoleWithWebIdentity for {role}"),
+    )
+    .await
+}
+
+/// Sends an STS request and reads the credentials of its answer; errors name `what`.
+async fn sts_call(
+    req: reqwest::RequestBuilder,
+    endpoint: &str,
+    what: &str,
+) -> Result<Expiring<Credentials>> {
+    let resp = req
         .send()
         .await
         .map_err(|e| fail(format!("STS {endpoint} is unreachable: {e}")))?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    parse_sts_credentials(status, &text)
-        .map_err(|e| fail(format!("STS AssumeRoleWithWebIdentity for {role}: {e}")))
+    parse_sts_credentials(status, &text).map_err(|e| fail(format!("{what}: {e}")))
 }
 
 /// STS `AssumeRole` signed with `base`.
@@ -241,14 +255,7 @@ async fn assume_role(
     for (k, v) in signed {
         req = req.header(k, v);
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| fail(format!("STS {endpoint} is unreachable: {e}")))?;
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    parse_sts_credentials(status, &text)
-        .map_err(|e| fail(format!("STS AssumeRole for {role}: {e}")))
+    sts_call(req, &endpoint, &format!("STS AssumeRole for {role}")).await
 }
 
 /// The credentials of an STS answer (`AssumeRole*Response`, XML), or its error
