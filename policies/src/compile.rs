@@ -123,11 +123,7 @@ pub fn compile(p: &pb::Policy) -> Result<Policy, Error> {
                 .map(LimitSpec::compile)
                 .collect::<Result<_, _>>()
                 .map_err(f("rateLimit.global"))?;
-            traffic.global_limits = Some(Arc::new(GlobalLimits::new(
-                key.to_string(),
-                limits,
-                g.fail_open,
-            )));
+            traffic.global_limits = Some(Arc::new(GlobalLimits::new(key, limits, g.fail_open)));
         }
         if let Some(c) = &t.cors {
             traffic.cors = Some(Arc::new(Cors::compile(c).map_err(f("cors"))?));

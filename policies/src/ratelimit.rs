@@ -221,8 +221,6 @@ pub fn local_limit(owner: &str, spec: LimitSpec) -> Arc<LocalLimit> {
 /// Limits kept in Redis for every replica.
 #[derive(Debug)]
 pub struct GlobalLimits {
-    /// Prefix of this policy's Redis keys.
-    pub owner: String,
     pub limits: Vec<LimitSpec>,
     pub fail_open: bool,
     /// Per limit, its Redis key without a descriptor (`agora:rl:<owner>:<index>:`).
@@ -230,12 +228,12 @@ pub struct GlobalLimits {
 }
 
 impl GlobalLimits {
-    pub fn new(owner: String, limits: Vec<LimitSpec>, fail_open: bool) -> GlobalLimits {
+    /// `owner`: the policy's key, which prefixes its Redis keys.
+    pub fn new(owner: &str, limits: Vec<LimitSpec>, fail_open: bool) -> GlobalLimits {
         let keys = (0..limits.len())
             .map(|i| Arc::from(format!("agora:rl:{owner}:{i}:")))
             .collect();
         GlobalLimits {
-            owner,
             limits,
             fail_open,
             keys,

@@ -95,7 +95,7 @@ pub fn traffic(
     }
     if let Some(e) = &t.ext_auth {
         let at = format!("{at}.extAuth");
-        if !(e.url.starts_with("grpc://") || e.url.starts_with("grpcs://")) {
+        if !is_grpc_url(&e.url) {
             url(&e.url, &format!("{at}.url"))?;
         }
         out.ext_auth = Some(pb::ExtAuth {
@@ -197,6 +197,11 @@ fn budget(b: &BudgetConfig, at: &str) -> Result<pb::Budget> {
 
 fn lower(v: &[String]) -> Vec<String> {
     v.iter().map(|h| h.to_ascii_lowercase()).collect()
+}
+
+/// Whether an `extAuth` URL names a gRPC (Envoy ext_authz) service: `grpc://` or `grpcs://`.
+pub fn is_grpc_url(u: &str) -> bool {
+    u.starts_with("grpc://") || u.starts_with("grpcs://")
 }
 
 fn url(u: &str, at: &str) -> Result<()> {

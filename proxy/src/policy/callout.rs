@@ -42,7 +42,7 @@ pub async fn ext_auth(
     source: Option<std::net::SocketAddr>,
     host: &str,
 ) -> Result<UpstreamHeaders, PolicyError> {
-    if x.url.starts_with("grpc://") || x.url.starts_with("grpcs://") {
+    if agora_policies::spec::convert::is_grpc_url(&x.url) {
         return grpc::check(x, parts, source, host).await;
     }
     ext_auth_http(x, parts).await
