@@ -100,8 +100,6 @@ pub struct SubrequestInfo {
     /// The parent's LLM state (virtual-model targets matched, first provider chosen), taken
     /// over by the subrequest.
     pub llm_state: std::sync::Mutex<Option<Box<crate::llm::LlmCtx>>>,
-    /// The client's request path (LLM requests read the model from it for Gemini clients).
-    pub path: String,
     /// The parent's policy state (identity, response headers, charges to settle), taken over
     /// by the subrequest.
     pub policy: std::sync::Mutex<Option<crate::policy::PolicyCtx>>,

@@ -261,7 +261,6 @@ impl ProxyHttp for Gateway {
                     limit,
                     llm: ctx.llm.api.map(|api| (api, body.clone())),
                     llm_state: std::sync::Mutex::new(ctx.llm.state.take()),
-                    path: session.req_header().uri.path().to_string(),
                     policy: std::sync::Mutex::new(Some(std::mem::take(&mut ctx.policy))),
                 };
                 ctx.outcome.delegated = true;

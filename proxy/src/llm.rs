@@ -180,11 +180,6 @@ impl ProviderIr {
             }
         }
     }
-
-    /// The model to send upstream: the provider's forced model, else the requested one.
-    pub fn model_for<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
-        self.model.as_deref().or(requested)
-    }
 }
 
 impl AiIr {

@@ -111,22 +111,12 @@ impl RequestCtx {
         if let Some(p) = info.policy.lock().ok().and_then(|mut p| p.take()) {
             self.policy = p;
         }
-        if let (Some((api, body)), Some(ai)) = (&info.llm, &info.plan.backend.ai) {
+        if let Some((api, body)) = &info.llm {
             self.llm.api = Some(*api);
             // The subrequest carries no body; mirrors take the client's from here.
             self.body.buffered = Some(body.clone());
-            // The parent already validated this body; a failure here cannot happen, but would
-            // only leave the request without LLM handling.
-            let parent = info.llm_state.lock().ok().and_then(|mut s| s.take());
-            let guard = super::policy::response_guard(self);
-            self.llm.state = parent.or_else(|| {
-                LlmCtx::new(*api, &info.path, body.clone(), ai)
-                    .ok()
-                    .map(|mut l| {
-                        l.response_guard = guard;
-                        Box::new(l)
-                    })
-            });
+            // The parent's LLM state (model, chosen targets, response guard) carries over.
+            self.llm.state = info.llm_state.lock().ok().and_then(|mut s| s.take());
         }
     }
 }

@@ -131,7 +131,7 @@ impl LlmCtx {
     pub fn target_conditions(&self) -> Option<Uses> {
         self.virtual_route
             .as_ref()
-            .filter(|v| v.model.conditional && !v.matched)
+            .filter(|v| !v.matched)
             .map(|v| v.model.uses)
     }
 
