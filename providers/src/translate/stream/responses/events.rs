@@ -204,7 +204,8 @@ impl ResponsesOut {
         let r = finished(
             self.ids()?.response(),
             self.model.clone(),
-            self.output.clone(),
+            // Closed: nothing reads the items after this.
+            std::mem::take(&mut self.output),
             self.finish_reason.as_deref(),
             usage,
         );
