@@ -20,7 +20,7 @@ mod stream;
 
 use serde::Deserialize;
 
-use crate::{ClientApi, Error, Usage, WireFormat};
+use crate::{ClientApi, Error, Usage, WireFormat, openai};
 use raw::RawObject;
 use request_parts::{
     function_tool, single_choice, stream_flags, tool_arguments, unsupported_block,
@@ -153,10 +153,7 @@ pub fn translate_request(
             }
         }
         (ClientApi::ChatCompletions, WireFormat::Anthropic) => {
-            let r = chat_via_anthropic::request(body, model)?;
-            t.body = Some(r.body);
-            t.stream = r.stream;
-            t.hide_usage_chunk = r.hide_usage_chunk;
+            return translate_chat(to, parse_request(body)?, model);
         }
         (ClientApi::Messages, WireFormat::OpenAi) => {
             let r = messages_via_openai::request(body, model)?;
@@ -167,6 +164,72 @@ pub fn translate_request(
         _ => return Err(unsupported(api, to)),
     }
     Ok(t)
+}
+
+/// [`translate_request`] for a chat completions request already read, so that it is not
+/// written and read again: Responses and Gemini clients' requests, translated to chat, go on
+/// to the provider from here. Always gives a new body; an OpenAI provider's is the request
+/// with `model` (when given) and, streaming, `stream_options.include_usage: true`
+/// (`hide_usage_chunk` set when the request did not ask for it).
+fn translate_chat(
+    to: WireFormat,
+    mut req: openai::ChatRequest,
+    model: Option<&str>,
+) -> Result<Translated, Error> {
+    let api = ClientApi::ChatCompletions;
+    let r = match to {
+        WireFormat::OpenAi | WireFormat::Anthropic => {
+            let out = if to == WireFormat::OpenAi {
+                chat_for_openai(&mut req, model)?
+            } else {
+                chat_via_anthropic::request(req, model)?
+            };
+            return Ok(Translated {
+                body: Some(out.body),
+                path: to
+                    .path_for(api)
+                    .ok_or_else(|| unsupported(api, to))?
+                    .to_string(),
+                stream: out.stream,
+                hide_usage_chunk: out.hide_usage_chunk,
+            });
+        }
+        WireFormat::Gemini => gemini::chat_request(req, model)?,
+        WireFormat::Bedrock => bedrock::chat_request(req, model)?,
+    };
+    Ok(Translated {
+        path: to
+            .upstream_path(api, &r.model, r.out.stream)
+            .ok_or_else(|| unsupported(api, to))?,
+        body: Some(r.out.body),
+        stream: r.out.stream,
+        hide_usage_chunk: r.out.hide_usage_chunk,
+    })
+}
+
+/// The OpenAI body of a chat request: `model` (when given) set, and a stream asking for
+/// usage.
+fn chat_for_openai(
+    req: &mut openai::ChatRequest,
+    model: Option<&str>,
+) -> Result<RequestOut, Error> {
+    if let Some(m) = model {
+        req.model = Some(m.to_string());
+    }
+    let stream = req.stream.unwrap_or(false);
+    let mut hide_usage_chunk = false;
+    if stream {
+        let opts = req.stream_options.get_or_insert_with(Default::default);
+        if opts.include_usage != Some(true) {
+            opts.include_usage = Some(true);
+            hide_usage_chunk = true;
+        }
+    }
+    Ok(RequestOut {
+        body: serde_json::to_vec(req).map_err(Error::request)?,
+        stream,
+        hide_usage_chunk,
+    })
 }
 
 /// [`translate_request`] for a Gemini client (`generateContent`), which says in its path, not
@@ -219,14 +282,31 @@ pub fn translate_response(
             Ok((None, crate::anthropic::usage_of(body).unwrap_or_default()))
         }
         (ClientApi::ChatCompletions, WireFormat::Anthropic) => {
-            let (b, u) = chat_via_anthropic::response(body)?;
-            Ok((Some(b), u))
+            let (c, u) = chat_via_anthropic::response(body)?;
+            Ok((Some(reply::to_body(&c)?), u))
         }
         (ClientApi::Messages, WireFormat::OpenAi) => {
             let (b, u) = messages_via_openai::response(body)?;
             Ok((Some(b), u))
         }
         _ => Ok((None, Usage::default())),
+    }
+}
+
+/// [`translate_response`] to a chat completion, read as it is: a provider's whole answer for
+/// the Responses and Gemini clients' translators, with its usage. An OpenAI provider's body
+/// is read once, strictly (it is translated further).
+fn chat_response(from: WireFormat, body: &[u8]) -> Result<(openai::ChatCompletion, Usage), Error> {
+    match from {
+        WireFormat::OpenAi => {
+            let c: openai::ChatCompletion = from_object(body).map_err(Error::InvalidResponse)?;
+            let mut usage = c.usage.as_ref().map(|u| u.to_usage()).unwrap_or_default();
+            usage.note_model(&c.model);
+            Ok((c, usage))
+        }
+        WireFormat::Anthropic => chat_via_anthropic::response(body),
+        WireFormat::Gemini => gemini::chat_response(body),
+        WireFormat::Bedrock => bedrock::chat_response(body),
     }
 }
 
@@ -336,6 +416,74 @@ mod tests {
         );
         assert_eq!(parse_data_url("data:text/plain,hello"), None);
         assert_eq!(parse_data_url("https://x"), None);
+    }
+
+    /// The typed entry points (one parse) give what the byte ones give.
+    #[test]
+    fn read_chat_requests_and_answers_translate_like_their_bytes() {
+        let req = serde_json::json!({
+            "model": "m", "stream": true, "max_tokens": 9, "temperature": 0.5,
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1",
+                    "type": "function", "function": {"name": "w", "arguments": "{\"c\":1}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "w",
+                "parameters": {"type": "object"}}}],
+            "response_format": {"type": "json_object"}, "seed": 3
+        });
+        let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+        for to in [
+            WireFormat::OpenAi,
+            WireFormat::Anthropic,
+            WireFormat::Gemini,
+            WireFormat::Bedrock,
+        ] {
+            let bytes = req.to_string().into_bytes();
+            let typed = serde_json::from_value(req.clone()).unwrap();
+            let a = translate_chat(to, typed, Some("m2")).unwrap();
+            let b = translate_request(ClientApi::ChatCompletions, to, &bytes, Some("m2")).unwrap();
+            assert_eq!(
+                (&a.path, a.stream, a.hide_usage_chunk),
+                (&b.path, b.stream, b.hide_usage_chunk),
+                "{to:?}"
+            );
+            let b_body = b.body.unwrap_or(bytes);
+            assert_eq!(json(&a.body.unwrap()), json(&b_body), "{to:?}");
+        }
+        let answers = [
+            (
+                WireFormat::OpenAi,
+                serde_json::json!({"id": "x", "model": "m", "choices": [{"index": 0,
+                    "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}),
+            ),
+            (
+                WireFormat::Anthropic,
+                serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant",
+                    "model": "c", "content": [{"type": "text", "text": "hi"}],
+                    "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 1}}),
+            ),
+            (
+                WireFormat::Gemini,
+                serde_json::json!({"candidates": [{"content": {"role": "model",
+                    "parts": [{"text": "hi"}]}, "finishReason": "STOP"}],
+                    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1},
+                    "modelVersion": "g", "responseId": "r"}),
+            ),
+        ];
+        for (from, body) in answers {
+            let body = body.to_string().into_bytes();
+            let (c, usage) = chat_response(from, &body).unwrap();
+            let (b, b_usage) = translate_response(ClientApi::ChatCompletions, from, &body).unwrap();
+            assert_eq!(usage, b_usage, "{from:?}");
+            // What the byte path's readers got: its body, parsed.
+            let b: openai::ChatCompletion = from_object(&b.unwrap_or(body)).unwrap();
+            let value = |c| serde_json::to_value::<openai::ChatCompletion>(c).unwrap();
+            assert_eq!(value(c), value(b), "{from:?}");
+        }
     }
 
     #[test]

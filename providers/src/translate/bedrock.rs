@@ -34,15 +34,26 @@ pub(super) fn request(
     body: &[u8],
     model: Option<&str>,
 ) -> Result<ModelRequest, Error> {
-    let (req, model, out) = match api {
-        ClientApi::ChatCompletions => from_chat::request(body, model)?,
-        ClientApi::Messages => from_messages::request(body, model)?,
-        _ => {
-            return Err(Error::Unsupported(format!(
-                "{api:?} requests cannot be served by a Bedrock provider"
-            )));
-        }
-    };
+    match api {
+        ClientApi::ChatCompletions => chat_request(super::parse_request(body)?, model),
+        ClientApi::Messages => model_request(from_messages::request(body, model)?),
+        _ => Err(Error::Unsupported(format!(
+            "{api:?} requests cannot be served by a Bedrock provider"
+        ))),
+    }
+}
+
+/// [`request`] for a chat request already read (a chat client's, or one translated from a
+/// Responses or Gemini client's request).
+pub(super) fn chat_request(
+    req: crate::openai::ChatRequest,
+    model: Option<&str>,
+) -> Result<ModelRequest, Error> {
+    model_request(from_chat::request(req, model)?)
+}
+
+/// The serialized request and its (encoded) model.
+fn model_request((req, model, out): Converted) -> Result<ModelRequest, Error> {
     let body = serde_json::to_vec(&req).map_err(Error::request)?;
     Ok(ModelRequest {
         out: RequestOut {
@@ -57,12 +68,21 @@ pub(super) fn request(
 /// Bedrock Converse response → the client's format, with usage.
 pub(super) fn response(api: ClientApi, body: &[u8]) -> Result<(Option<Vec<u8>>, Usage), Error> {
     match api {
-        ClientApi::ChatCompletions => response::chat(body).map(|(b, u)| (Some(b), u)),
+        ClientApi::ChatCompletions => {
+            let (c, u) = response::chat(body)?;
+            Ok((Some(super::reply::to_body(&c)?), u))
+        }
         ClientApi::Messages => response::messages(body).map(|(b, u)| (Some(b), u)),
         _ => Err(Error::Unsupported(format!(
             "{api:?} requests cannot be served by a Bedrock provider"
         ))),
     }
+}
+
+/// A Converse response as a chat completion, with usage (for chat clients, and for Responses
+/// and Gemini clients, whose translators read the chat completion as it is).
+pub(super) fn chat_response(body: &[u8]) -> Result<(crate::openai::ChatCompletion, Usage), Error> {
+    response::chat(body)
 }
 
 /// A translated request before serialization: the body, the model (not yet encoded), and

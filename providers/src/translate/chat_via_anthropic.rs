@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::reply::{self, ChatAnswer};
 use super::{
-    RequestOut, finish_reason, function_tool, is_http_url, parse_data_url, parse_request,
-    require_model, single_choice, stream_flags, tool_arguments,
+    RequestOut, finish_reason, function_tool, is_http_url, parse_data_url, require_model,
+    single_choice, stream_flags, tool_arguments,
 };
 use crate::anthropic::{self as a, Block, MessagesRequest, MessagesResponse, Role, Source};
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
@@ -30,8 +30,8 @@ use crate::{Error, Usage};
 /// `max_tokens` sent when the client gave no limit (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
-pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<RequestOut, Error> {
-    let req: ChatRequest = parse_request(body)?;
+/// The Anthropic body for a chat request already read; `model` overrides the request's.
+pub(super) fn request(req: ChatRequest, model: Option<&str>) -> Result<RequestOut, Error> {
     let model = require_model(req.model, model)?;
     single_choice(req.n, "Anthropic")?;
     let mut system = Vec::new();
@@ -343,7 +343,8 @@ pub(super) fn chat_usage(u: &a::MessagesUsage) -> o::ChatUsage {
     }
 }
 
-pub(super) fn response(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
+/// The chat completion for an Anthropic message body, with the usage.
+pub(super) fn response(body: &[u8]) -> Result<(o::ChatCompletion, Usage), Error> {
     let msg: MessagesResponse = super::from_object(body).map_err(Error::InvalidResponse)?;
     let mut usage = msg.usage.to_usage();
     usage.note_model(&msg.model);
@@ -367,8 +368,8 @@ pub(super) fn response(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
     }
     let reason = finish_reason(msg.stop_reason.as_deref());
     let usage_out = chat_usage(&msg.usage);
-    let body = reply::chat_completion(msg.id, msg.model, answer, reason, usage_out)?;
-    Ok((body, usage))
+    let out = reply::chat_completion(msg.id, msg.model, answer, reason, usage_out);
+    Ok((out, usage))
 }
 
 #[cfg(test)]
@@ -376,7 +377,7 @@ mod tests {
     use super::*;
 
     fn translate(body: Value) -> Value {
-        let out = request(body.to_string().as_bytes(), None).unwrap();
+        let out = request(serde_json::from_value(body).unwrap(), None).unwrap();
         serde_json::from_slice(&out.body).unwrap()
     }
 
@@ -454,7 +455,7 @@ mod tests {
             "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 2}
         });
         let (out, usage) = response(body.to_string().as_bytes()).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = serde_json::to_value(out).unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
         assert_eq!(
             v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],

@@ -47,7 +47,7 @@ pub(super) fn request(
     model: Option<&str>,
 ) -> Result<ModelRequest, Error> {
     match api {
-        ClientApi::ChatCompletions => from_chat::request(body, model),
+        ClientApi::ChatCompletions => chat_request(super::parse_request(body)?, model),
         ClientApi::Messages => from_messages::request(body, model),
         ClientApi::GenerateContent => {
             super::raw::RawObject::parse(body)?;
@@ -67,13 +67,22 @@ pub(super) fn request(
     }
 }
 
+/// [`request`] for a chat request already read (a chat client's, or one translated from a
+/// Responses or Gemini client's request).
+pub(super) fn chat_request(
+    req: crate::openai::ChatRequest,
+    model: Option<&str>,
+) -> Result<ModelRequest, Error> {
+    from_chat::request(req, model)
+}
+
 /// Gemini response → the client's format, with usage. A Gemini client's body is only read for
 /// usage, leniently (a body that cannot be read gives empty usage).
 pub(super) fn response(api: ClientApi, body: &[u8]) -> Result<(Option<Vec<u8>>, Usage), Error> {
     match api {
         ClientApi::ChatCompletions => {
-            let (b, u) = to_client::chat(parse_response(body)?)?;
-            Ok((Some(b), u))
+            let (c, u) = chat_response(body)?;
+            Ok((Some(super::reply::to_body(&c)?), u))
         }
         ClientApi::Messages => {
             let (b, u) = to_client::messages(parse_response(body)?)?;
@@ -87,6 +96,12 @@ pub(super) fn response(api: ClientApi, body: &[u8]) -> Result<(Option<Vec<u8>>, 
         }
         _ => Err(super::unsupported(api, crate::WireFormat::Gemini)),
     }
+}
+
+/// A Gemini response as a chat completion, with usage (for chat clients, and for Responses
+/// clients, whose translator reads the chat completion as it is).
+pub(super) fn chat_response(body: &[u8]) -> Result<(crate::openai::ChatCompletion, Usage), Error> {
+    to_client::chat(parse_response(body)?)
 }
 
 fn parse_response(body: &[u8]) -> Result<wire::Response, Error> {

@@ -54,10 +54,7 @@ pub(super) fn request(
         top_k: to == WireFormat::Anthropic,
     };
     let chat = to_chat::request(body, model, stream, options)?;
-    let mut t = super::translate_request(ClientApi::ChatCompletions, to, &chat, Some(model))?;
-    if t.body.is_none() {
-        t.body = Some(chat);
-    }
+    let mut t = super::translate_chat(to, chat, Some(model))?;
     // The chat request asks for usage; the Gemini stream carries it in its last chunk.
     t.hide_usage_chunk = false;
     Ok(t)
@@ -69,14 +66,9 @@ pub(super) fn response(from: WireFormat, body: &[u8]) -> Result<(Option<Vec<u8>>
     if from == WireFormat::Gemini {
         return super::gemini::response(ClientApi::GenerateContent, body);
     }
-    let (chat, usage) = super::translate_response(ClientApi::ChatCompletions, from, body)?;
-    let c: ChatCompletion =
-        super::from_object(chat.as_deref().unwrap_or(body)).map_err(Error::InvalidResponse)?;
+    let (c, usage) = super::chat_response(from, body)?;
     let out = from_chat(c, &usage);
-    Ok((
-        Some(serde_json::to_vec(&out).map_err(Error::response)?),
-        usage,
-    ))
+    Ok((Some(super::reply::to_body(&out)?), usage))
 }
 
 /// The response for a chat completion (its first choice) and its usage.

@@ -23,15 +23,16 @@ impl ChatAnswer {
     }
 }
 
-/// The body of a `chat.completion` with one choice holding `answer`: `content` is `null` when
-/// there are only tool calls; empty reasoning and tool call lists are left out.
+/// A `chat.completion` with one choice holding `answer`: `content` is `null` when there are
+/// only tool calls; empty reasoning and tool call lists are left out. Chat clients get it
+/// serialized ([`to_body`]); Responses and Gemini clients' translators read it as it is.
 pub(super) fn chat_completion(
     id: String,
     model: String,
     answer: ChatAnswer,
     finish_reason: &str,
     usage: o::ChatUsage,
-) -> Result<Vec<u8>, Error> {
+) -> o::ChatCompletion {
     let ChatAnswer {
         text,
         reasoning,
@@ -42,7 +43,7 @@ pub(super) fn chat_completion(
     } else {
         Some(o::Text(text))
     };
-    let out = o::ChatCompletion {
+    o::ChatCompletion {
         id,
         object: "chat.completion".into(),
         created: 0,
@@ -62,8 +63,12 @@ pub(super) fn chat_completion(
         }],
         usage: Some(usage),
         system_fingerprint: None,
-    };
-    serde_json::to_vec(&out).map_err(Error::response)
+    }
+}
+
+/// The body of a translated response.
+pub(super) fn to_body<T: serde::Serialize>(out: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(out).map_err(Error::response)
 }
 
 /// The body of an Anthropic assistant `message` holding `content`.

@@ -20,7 +20,7 @@ use crate::openai::ChatCompletion;
 use crate::responses::{
     IncompleteDetails, OutputContent, OutputItem, Response, ResponseUsage, SummaryText,
 };
-use crate::{ClientApi, Error, Usage, WireFormat};
+use crate::{Error, Usage, WireFormat};
 
 /// The Responses request body for a provider of format `to` (see [`super::translate_request`]).
 pub(super) fn request(
@@ -38,8 +38,7 @@ pub(super) fn request(
             hide_usage_chunk: false,
         });
     }
-    let chat = to_chat::request(body)?;
-    let mut t = super::translate_request(ClientApi::ChatCompletions, to, &chat, model)?;
+    let mut t = super::translate_chat(to, to_chat::request(body)?, model)?;
     // The chat request asks for usage; the Responses stream carries it in its last event.
     t.hide_usage_chunk = false;
     Ok(t)
@@ -51,14 +50,9 @@ pub(super) fn response(from: WireFormat, body: &[u8]) -> Result<(Option<Vec<u8>>
     if from == WireFormat::OpenAi {
         return Ok((None, crate::responses::usage_of(body).unwrap_or_default()));
     }
-    let (chat, usage) = super::translate_response(ClientApi::ChatCompletions, from, body)?;
-    let chat = chat.ok_or_else(|| Error::InvalidResponse("no chat completion".into()))?;
-    let c: ChatCompletion = super::from_object(&chat).map_err(Error::InvalidResponse)?;
+    let (c, usage) = super::chat_response(from, body)?;
     let out = from_chat(c, &usage);
-    Ok((
-        Some(serde_json::to_vec(&out).map_err(Error::response)?),
-        usage,
-    ))
+    Ok((Some(super::reply::to_body(&out)?), usage))
 }
 
 /// The `response` object for a chat completion (its first choice) and its usage.

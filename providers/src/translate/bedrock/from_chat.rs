@@ -19,12 +19,12 @@ use super::{Conversation, Converted, apply_tools, document_block, image_block, u
 use crate::Error;
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
 use crate::translate::{
-    function_tool, is_http_url, parse_data_url, parse_request, require_model, single_choice,
-    stream_flags, tool_arguments,
+    function_tool, is_http_url, parse_data_url, require_model, single_choice, stream_flags,
+    tool_arguments,
 };
 
-pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<Converted, Error> {
-    let req: ChatRequest = parse_request(body)?;
+/// The Converse request for a chat request already read; `model` overrides the request's.
+pub(super) fn request(req: ChatRequest, model: Option<&str>) -> Result<Converted, Error> {
     let model = require_model(req.model, model)?;
     single_choice(req.n, "Bedrock")?;
     let mut out = ConverseRequest::default();

@@ -22,7 +22,7 @@ fn parse(body: &[u8]) -> Result<ConverseResponse, Error> {
     crate::translate::from_object(body).map_err(Error::InvalidResponse)
 }
 
-pub(super) fn chat(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
+pub(super) fn chat(body: &[u8]) -> Result<(o::ChatCompletion, Usage), Error> {
     let resp = parse(body)?;
     let mut answer = ChatAnswer::default();
     for block in resp.output.message.content {
@@ -45,8 +45,8 @@ pub(super) fn chat(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {
     }
     let id = format!("chatcmpl-bdrk-{}", unique_id());
     let reason = finish_reason(resp.stop_reason.as_deref());
-    let bytes = reply::chat_completion(id, String::new(), answer, reason, resp.usage.chat())?;
-    Ok((bytes, resp.usage.to_usage()))
+    let out = reply::chat_completion(id, String::new(), answer, reason, resp.usage.chat());
+    Ok((out, resp.usage.to_usage()))
 }
 
 pub(super) fn messages(body: &[u8]) -> Result<(Vec<u8>, Usage), Error> {

@@ -26,12 +26,10 @@ use super::{
 };
 use crate::Error;
 use crate::openai::{self as o, ChatMessage, ChatRequest, ContentPart};
-use crate::translate::{
-    ModelRequest, function_tool, parse_request, single_choice, stream_flags, tool_arguments,
-};
+use crate::translate::{ModelRequest, function_tool, single_choice, stream_flags, tool_arguments};
 
-pub(super) fn request(body: &[u8], model: Option<&str>) -> Result<ModelRequest, Error> {
-    let req: ChatRequest = parse_request(body)?;
+/// The Gemini request for a chat request already read; `model` overrides the request's.
+pub(super) fn request(req: ChatRequest, model: Option<&str>) -> Result<ModelRequest, Error> {
     single_choice(req.n, "Gemini")?;
     let mut system = Vec::new();
     let mut turns = Turns::default();
@@ -289,7 +287,8 @@ mod tests {
     use serde_json::json;
 
     fn translate(body: Value) -> Result<Value, Error> {
-        let out = request(body.to_string().as_bytes(), None)?;
+        let req = crate::translate::parse_request(body.to_string().as_bytes())?;
+        let out = request(req, None)?;
         Ok(serde_json::from_slice(&out.out.body).unwrap())
     }
 
@@ -403,7 +402,7 @@ mod tests {
 
     #[test]
     fn stream_and_usage_flags() {
-        let r = |body: Value| request(body.to_string().as_bytes(), Some("g")).unwrap();
+        let r = |body: Value| request(serde_json::from_value(body).unwrap(), Some("g")).unwrap();
         let out = r(json!({"model": "m", "messages": [], "stream": true}));
         assert_eq!((out.out.stream, out.out.hide_usage_chunk), (true, true));
         assert_eq!(out.model, "g");

@@ -81,7 +81,7 @@ fn parts(r: &Response) -> &[Part] {
     r.candidate().map_or(&[], |c| c.parts())
 }
 
-pub(super) fn chat(r: Response) -> Result<(Vec<u8>, Usage), Error> {
+pub(super) fn chat(r: Response) -> Result<(o::ChatCompletion, Usage), Error> {
     let reason = finish(&r)?;
     let mut answer = ChatAnswer::default();
     for p in parts(&r) {
@@ -107,8 +107,8 @@ pub(super) fn chat(r: Response) -> Result<(Vec<u8>, Usage), Error> {
         .map(UsageMetadata::chat_usage)
         .unwrap_or_default();
     let model = r.model_version.clone().unwrap_or_default();
-    let body = reply::chat_completion(response_id(&r), model, answer, finish_reason, chat_usage)?;
-    Ok((body, usage(&r)))
+    let out = reply::chat_completion(response_id(&r), model, answer, finish_reason, chat_usage);
+    Ok((out, usage(&r)))
 }
 
 pub(super) fn messages(r: Response) -> Result<(Vec<u8>, Usage), Error> {
@@ -196,7 +196,7 @@ mod tests {
         let blocked = parse(json!({"promptFeedback": {"blockReason": "SAFETY"},
             "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}));
         let (out, usage) = chat(blocked).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = serde_json::to_value(out).unwrap();
         assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
         assert_eq!(v["choices"][0]["message"]["content"], "");
         assert_eq!(v["id"], "gemini");

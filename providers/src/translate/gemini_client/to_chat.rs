@@ -86,14 +86,14 @@ struct Declaration {
     parameters_json_schema: Option<Value>,
 }
 
-/// The chat completions body for a `generateContent` body, `model` (from the client's path)
-/// as its model, streaming (with usage) if `stream`.
+/// The chat completions request for a `generateContent` body, `model` (from the client's
+/// path) as its model, streaming (with usage) if `stream`.
 pub(super) fn request(
     body: &[u8],
     model: &str,
     stream: bool,
     options: ChatOptions,
-) -> Result<Vec<u8>, Error> {
+) -> Result<o::ChatRequest, Error> {
     let req: GeminiRequest = parse_request(body)?;
     if req.cached_content.is_some() {
         return Err(Error::Unsupported(
@@ -141,7 +141,7 @@ pub(super) fn request(
     if let Some(config) = req.generation_config {
         generation(config, &mut chat, options)?;
     }
-    serde_json::to_vec(&chat).map_err(Error::request)
+    Ok(chat)
 }
 
 /// The conversation so far: the calls of the last model turn (to match responses without
@@ -409,7 +409,7 @@ mod tests {
             false,
             ChatOptions::default(),
         )
-        .map(|b| serde_json::from_slice(&b).unwrap())
+        .map(|c| serde_json::to_value(c).unwrap())
     }
 
     #[test]

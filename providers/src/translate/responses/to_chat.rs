@@ -29,8 +29,8 @@ use crate::responses::{
 };
 use crate::translate::parse_request;
 
-/// The chat completions body for a Responses request body.
-pub(super) fn request(body: &[u8]) -> Result<Vec<u8>, Error> {
+/// The chat completions request for a Responses request body.
+pub(super) fn request(body: &[u8]) -> Result<o::ChatRequest, Error> {
     let req: ResponsesRequest = parse_request(body)?;
     refuse_stored_state(&req)?;
     let mut messages = Vec::new();
@@ -84,7 +84,7 @@ pub(super) fn request(body: &[u8]) -> Result<Vec<u8>, Error> {
         extra,
         ..Default::default()
     };
-    serde_json::to_vec(&chat).map_err(Error::request)
+    Ok(chat)
 }
 
 /// Rejects requests that continue state stored by OpenAI, which no other provider has.
@@ -372,7 +372,7 @@ mod tests {
     use super::*;
 
     fn chat(body: Value) -> Result<Value, Error> {
-        request(body.to_string().as_bytes()).map(|b| serde_json::from_slice(&b).unwrap())
+        request(body.to_string().as_bytes()).map(|c| serde_json::to_value(c).unwrap())
     }
 
     #[test]
