@@ -3,7 +3,7 @@
 //! are served by providers of other formats.
 
 use super::StreamTranslator;
-use crate::sse::SseParser;
+use crate::sse::{RawEvent, SseParser};
 use crate::{ClientApi, Error, Usage, WireFormat};
 
 /// Writes a client's stream from chat completion chunks.
@@ -22,6 +22,10 @@ pub(super) struct ViaChat<S> {
     parser: SseParser,
     sink: S,
     finished: bool,
+    /// The chat chunk bytes of one upstream chunk; kept (empty) for the next one.
+    chat: Vec<u8>,
+    /// The chat events parsed from `chat`; kept (empty) for the next upstream chunk.
+    events: Vec<RawEvent>,
 }
 
 impl<S: ChatSink> ViaChat<S> {
@@ -32,14 +36,17 @@ impl<S: ChatSink> ViaChat<S> {
             parser: SseParser::new(),
             sink,
             finished: false,
+            chat: Vec::new(),
+            events: Vec::new(),
         }
     }
 
-    /// Turns chat chunk bytes into the client's events.
-    fn relay(&mut self, chat: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let mut events = Vec::new();
-        let mut result = self.parser.feed(chat, &mut events);
-        for ev in events.into_iter().filter(|e| e.has_data) {
+    /// Turns the chat chunk bytes in `self.chat` into the client's events, leaving both
+    /// buffers empty.
+    fn relay(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut result = self.parser.feed(&self.chat, &mut self.events);
+        self.chat.clear();
+        for ev in self.events.drain(..).filter(|e| e.has_data) {
             if let Err(e) = self.sink.event(&ev.event.data, self.inner.usage(), out) {
                 result = result.and(Err(e));
             }
@@ -53,9 +60,8 @@ impl<S: ChatSink> StreamTranslator for ViaChat<S> {
         if self.finished {
             return Ok(());
         }
-        let mut chat = Vec::new();
-        let pushed = self.inner.push(chunk, &mut chat);
-        let relayed = self.relay(&chat, out);
+        let pushed = self.inner.push(chunk, &mut self.chat);
+        let relayed = self.relay(out);
         pushed.and(relayed)
     }
 
@@ -63,11 +69,10 @@ impl<S: ChatSink> StreamTranslator for ViaChat<S> {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
-        let mut chat = Vec::new();
-        let finished = self.inner.finish(&mut chat);
+        let finished = self.inner.finish(&mut self.chat);
         // The chat translators end every event they write; a relay error is reported by
         // `end` below if it left the stream unfinished.
-        self.relay(&chat, out).ok();
+        self.relay(out).ok();
         let ended = self.sink.end(self.inner.usage(), out);
         finished.and(ended)
     }
