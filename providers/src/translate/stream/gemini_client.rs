@@ -15,11 +15,9 @@
 //! Google error object (`data: {"error":{"code","message","status"}}`), the calls still being
 //! gathered dropped.
 
-use serde_json::Value;
-
-use super::via_chat::{ChatSink, ViaChat};
-use super::{StreamTranslator, TRUNCATED_MESSAGE, truncated};
-use crate::openai::{ChatChunk, ToolCallDelta};
+use super::via_chat::{ChatSink, Failure, ViaChat};
+use super::{StreamTranslator, TRUNCATED_MESSAGE};
+use crate::openai::{ChunkChoice, ToolCallDelta};
 use crate::translate::error_body::gemini_error;
 use crate::translate::gemini::wire::Part;
 use crate::translate::gemini_client::{
@@ -45,8 +43,6 @@ pub(super) struct GeminiOut {
     started: u32,
     /// The chat finish reason, once seen.
     finish_reason: Option<String>,
-    /// The last event (or an error) was sent.
-    closed: bool,
 }
 
 /// A tool call being gathered.
@@ -59,31 +55,19 @@ struct Call {
 }
 
 impl ChatSink for GeminiOut {
-    fn event(&mut self, data: &str, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.closed {
-            return Ok(());
-        }
-        if data.trim() == "[DONE]" {
-            return self.complete(usage, out);
-        }
-        let chunk: ChatChunk = serde_json::from_str(data)
-            .map_err(|e| Error::InvalidResponse(format!("chat chunk is not valid: {e}")))?;
+    fn open(&mut self, id: &str, model: &str, _out: &mut Vec<u8>) -> Result<(), Error> {
         if self.id.is_empty() {
-            self.id = chunk.id;
+            self.id = id.to_string();
         }
         if self.model.is_empty() {
-            self.model = chunk.model;
+            self.model = model.to_string();
         }
-        if let Some(err) = &chunk.error {
-            let kind = err.get("type").and_then(Value::as_str);
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("upstream error");
-            return self.fail(error_status(kind), message, out);
-        }
+        Ok(())
+    }
+
+    fn choices(&mut self, choices: Vec<ChunkChoice>, out: &mut Vec<u8>) -> Result<(), Error> {
         let mut result = Ok(());
-        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+        for choice in choices.into_iter().filter(|c| c.index == 0) {
             let d = choice.delta;
             let mut parts = Vec::new();
             if let Some(r) = d.reasoning_text().filter(|r| !r.is_empty()) {
@@ -110,15 +94,38 @@ impl ChatSink for GeminiOut {
         result
     }
 
-    fn end(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.closed {
-            return Ok(());
-        }
-        if self.finish_reason.is_some() {
-            return self.complete(usage, out);
-        }
-        self.fail(502, TRUNCATED_MESSAGE, out)?;
-        Err(truncated())
+    fn has_finish_reason(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+
+    /// Sends the last event: the calls still gathered, the finish reason and the usage.
+    fn complete(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
+        let parts = self.take_calls();
+        let finish = finish_reason(self.finish_reason.as_deref());
+        self.emit(
+            parts,
+            Some(finish),
+            Some(UsageMetadata::from_usage(usage)),
+            out,
+        )
+    }
+
+    /// Ends the stream with a Google error object, dropping the calls being gathered.
+    fn fail(
+        &mut self,
+        failure: Failure<'_>,
+        _usage: &Usage,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let (status, message) = match failure {
+            Failure::Upstream { kind, message } => (error_status(kind), message),
+            Failure::Truncated => (502, TRUNCATED_MESSAGE),
+        };
+        self.calls.clear();
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&gemini_error(status, message));
+        out.extend_from_slice(b"\n\n");
+        Ok(())
     }
 }
 
@@ -196,29 +203,6 @@ impl GeminiOut {
         }
         Ok(())
     }
-
-    /// Sends the last event: the calls still gathered, the finish reason and the usage.
-    fn complete(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.closed = true;
-        let parts = self.take_calls();
-        let finish = finish_reason(self.finish_reason.as_deref());
-        self.emit(
-            parts,
-            Some(finish),
-            Some(UsageMetadata::from_usage(usage)),
-            out,
-        )
-    }
-
-    /// Ends the stream with a Google error object.
-    fn fail(&mut self, status: u16, message: &str, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.closed = true;
-        self.calls.clear();
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&gemini_error(status, message));
-        out.extend_from_slice(b"\n\n");
-        Ok(())
-    }
 }
 
 /// The HTTP status a chat error type stands for (which picks the Google error status).
@@ -239,7 +223,7 @@ mod tests {
     use super::*;
 
     fn run(chunks: &[&str]) -> (String, Result<(), Error>) {
-        let mut g = GeminiOut::default();
+        let mut g = super::super::via_chat::Relay::new(GeminiOut::default());
         let mut out = Vec::new();
         let usage = Usage {
             input_tokens: 5,

@@ -18,7 +18,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::openai::{ChatChunk, Delta, ToolCallDelta};
+use super::super::via_chat::{ChatSink, Failure};
+use crate::openai::{ChunkChoice, Delta, ToolCallDelta};
 use crate::responses::{OutputContent, OutputItem, Response, ResponseError, ResponseUsage};
 use crate::sse;
 use crate::translate::responses::{Ids, finished, reasoning_item, summary};
@@ -38,8 +39,6 @@ pub(super) struct ResponsesOut {
     /// Tool calls opened so far (ids for calls that come without one).
     calls: u32,
     finish_reason: Option<String>,
-    /// The last event (`completed`, `incomplete` or `failed`) was sent.
-    closed: bool,
 }
 
 /// The output item being streamed.
@@ -92,44 +91,14 @@ pub(super) fn error_event(out: &mut Vec<u8>, sequence: u64, message: &str) -> Re
     sse::write_json_event(out, Some("error"), &ev)
 }
 
-impl super::super::via_chat::ChatSink for ResponsesOut {
-    fn event(&mut self, data: &str, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        ResponsesOut::event(self, data, usage, out)
+impl ChatSink for ResponsesOut {
+    fn open(&mut self, id: &str, model: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.start(id, model, out)
     }
 
-    fn end(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        ResponsesOut::end(self, usage, out)
-    }
-}
-
-impl ResponsesOut {
-    /// Handles the data of one chat chunk event (`[DONE]` included); `usage` is the usage
-    /// so far. Nothing once the response is closed.
-    pub(super) fn event(
-        &mut self,
-        data: &str,
-        usage: &Usage,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        if self.closed {
-            return Ok(());
-        }
-        if data.trim() == "[DONE]" {
-            return self.complete(usage, out);
-        }
-        let chunk: ChatChunk = serde_json::from_str(data)
-            .map_err(|e| Error::InvalidResponse(format!("chat chunk is not valid: {e}")))?;
-        self.start(&chunk.id, &chunk.model, out)?;
-        if let Some(err) = &chunk.error {
-            let kind = err.get("type").and_then(Value::as_str);
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("upstream error");
-            return self.fail(kind, message, usage, out);
-        }
+    fn choices(&mut self, choices: Vec<ChunkChoice>, out: &mut Vec<u8>) -> Result<(), Error> {
         let mut result = Ok(());
-        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+        for choice in choices.into_iter().filter(|c| c.index == 0) {
             if let Err(e) = self.delta(choice.delta, out) {
                 result = result.and(Err(e));
             }
@@ -141,20 +110,63 @@ impl ResponsesOut {
         result
     }
 
-    /// Closes the stream when the chat stream has ended: completes a response that got its
-    /// finish reason; fails one that did not (`Err`: the upstream stream was cut short).
-    pub(super) fn end(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        if self.closed {
-            return Ok(());
-        }
-        if self.finish_reason.is_some() {
-            return self.complete(usage, out);
-        }
-        self.start("", "", out)?;
-        self.fail(None, super::TRUNCATED_MESSAGE, usage, out)?;
-        Err(super::truncated())
+    fn has_finish_reason(&self) -> bool {
+        self.finish_reason.is_some()
     }
 
+    /// Completes the response: `response.completed` or `response.incomplete`.
+    fn complete(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.start("", "", out)?;
+        self.close_open(out)?;
+        let r = finished(
+            self.ids()?.response(),
+            self.model.clone(),
+            // Closed: nothing reads the items after this.
+            std::mem::take(&mut self.output),
+            self.finish_reason.as_deref(),
+            usage,
+        );
+        let kind = if r.status == "incomplete" {
+            "response.incomplete"
+        } else {
+            "response.completed"
+        };
+        self.emit(out, kind, json!({ "response": r }))
+    }
+
+    /// Fails the response: `response.failed` with the error, the open item `incomplete`.
+    fn fail(
+        &mut self,
+        failure: Failure<'_>,
+        usage: &Usage,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let (kind, message) = match failure {
+            Failure::Upstream { kind, message } => (kind, message),
+            Failure::Truncated => {
+                self.start("", "", out)?;
+                (None, super::TRUNCATED_MESSAGE)
+            }
+        };
+        if let Some(open) = self.open.take() {
+            self.output.push(item(open, "incomplete"));
+        }
+        let mut r = self.snapshot("failed")?;
+        r.output = std::mem::take(&mut self.output);
+        r.usage = Some(ResponseUsage::from_usage(usage));
+        r.error = Some(ResponseError {
+            code: match kind {
+                Some("rate_limit_error") => "rate_limit_exceeded",
+                _ => "server_error",
+            }
+            .into(),
+            message: message.to_string(),
+        });
+        self.emit(out, "response.failed", json!({ "response": r }))
+    }
+}
+
+impl ResponsesOut {
     fn emit(&mut self, out: &mut Vec<u8>, kind: &str, fields: Value) -> Result<(), Error> {
         let ev = Event {
             kind,
@@ -194,53 +206,6 @@ impl ResponsesOut {
         let response = self.snapshot("in_progress")?;
         self.emit(out, "response.created", json!({ "response": response }))?;
         self.emit(out, "response.in_progress", json!({ "response": response }))
-    }
-
-    /// Completes the response: `response.completed` or `response.incomplete`.
-    fn complete(&mut self, usage: &Usage, out: &mut Vec<u8>) -> Result<(), Error> {
-        self.start("", "", out)?;
-        self.close_open(out)?;
-        self.closed = true;
-        let r = finished(
-            self.ids()?.response(),
-            self.model.clone(),
-            // Closed: nothing reads the items after this.
-            std::mem::take(&mut self.output),
-            self.finish_reason.as_deref(),
-            usage,
-        );
-        let kind = if r.status == "incomplete" {
-            "response.incomplete"
-        } else {
-            "response.completed"
-        };
-        self.emit(out, kind, json!({ "response": r }))
-    }
-
-    /// Fails the response: `response.failed` with the error (`kind`: its OpenAI error type).
-    fn fail(
-        &mut self,
-        kind: Option<&str>,
-        message: &str,
-        usage: &Usage,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        self.closed = true;
-        if let Some(open) = self.open.take() {
-            self.output.push(item(open, "incomplete"));
-        }
-        let mut r = self.snapshot("failed")?;
-        r.output = std::mem::take(&mut self.output);
-        r.usage = Some(ResponseUsage::from_usage(usage));
-        r.error = Some(ResponseError {
-            code: match kind {
-                Some("rate_limit_error") => "rate_limit_exceeded",
-                _ => "server_error",
-            }
-            .into(),
-            message: message.to_string(),
-        });
-        self.emit(out, "response.failed", json!({ "response": r }))
     }
 
     /// Streams one chat delta.
