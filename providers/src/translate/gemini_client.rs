@@ -22,7 +22,7 @@ mod to_chat;
 
 use serde::Serialize;
 
-use super::gemini::wire::{Content, FunctionCall, Part};
+use super::gemini::wire::{Content, FunctionCall, Part, UsageMetadata};
 use super::messages_via_openai::tool_input;
 use super::{Translated, unsupported};
 use crate::openai::ChatCompletion;
@@ -175,36 +175,6 @@ impl Candidate {
             },
             finish_reason,
             index: 0,
-        }
-    }
-}
-
-/// `usageMetadata`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct UsageMetadata {
-    prompt_token_count: u64,
-    candidates_token_count: u64,
-    total_token_count: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    cached_content_token_count: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    thoughts_token_count: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl UsageMetadata {
-    /// The counts of a normalized usage.
-    pub(super) fn from_usage(u: &Usage) -> Self {
-        Self {
-            prompt_token_count: u.input_tokens,
-            candidates_token_count: u.output_tokens.saturating_sub(u.reasoning_tokens),
-            total_token_count: u.input_tokens.saturating_add(u.output_tokens),
-            cached_content_token_count: u.cache_read_tokens,
-            thoughts_token_count: u.reasoning_tokens,
         }
     }
 }

@@ -357,8 +357,9 @@ pub struct PromptFeedback {
     pub block_reason: Option<String>,
 }
 
-/// `usageMetadata`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `usageMetadata`: read from a Gemini provider's answers, written in the answers to a Gemini
+/// client (zero counts other than the first three left out).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
     /// Input tokens, cached ones included.
@@ -367,15 +368,33 @@ pub struct UsageMetadata {
     /// Answer tokens (thoughts not included).
     #[serde(default)]
     pub candidates_token_count: u64,
-    /// Input tokens read from the context cache.
+    /// Input and output tokens (written for clients; the other counts are what is read).
     #[serde(default)]
+    pub total_token_count: u64,
+    /// Input tokens read from the context cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_content_token_count: u64,
     /// Thinking tokens.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub thoughts_token_count: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl UsageMetadata {
+    /// The counts of a normalized usage (output tokens include reasoning).
+    pub fn from_usage(u: &Usage) -> Self {
+        Self {
+            prompt_token_count: u.input_tokens,
+            candidates_token_count: u.output_tokens.saturating_sub(u.reasoning_tokens),
+            total_token_count: u.input_tokens.saturating_add(u.output_tokens),
+            cached_content_token_count: u.cache_read_tokens,
+            thoughts_token_count: u.reasoning_tokens,
+        }
+    }
+
     /// Output tokens, thinking included.
     pub fn output_tokens(&self) -> u64 {
         self.candidates_token_count

@@ -19,9 +19,9 @@ use super::via_chat::{ChatSink, Failure, ViaChat};
 use super::{StreamTranslator, TRUNCATED_MESSAGE};
 use crate::openai::{ChunkChoice, ToolCallDelta};
 use crate::translate::error_body::gemini_error;
-use crate::translate::gemini::wire::Part;
+use crate::translate::gemini::wire::{Part, UsageMetadata};
 use crate::translate::gemini_client::{
-    Candidate, GenerateContentResponse, UsageMetadata, call_part, finish_reason, thought_part,
+    Candidate, GenerateContentResponse, call_part, finish_reason, thought_part,
 };
 use crate::{Error, Usage, WireFormat, sse};
 
