@@ -284,6 +284,28 @@ fn stream_anthropic_error() {
     insta::assert_snapshot!(stream(WireFormat::Anthropic, "anthropic_stream_error.sse"));
 }
 
+/// The provider stopped at its token limit (Anthropic `max_tokens`, chat `length`): the
+/// stream ends with `response.incomplete`, reason `max_output_tokens`, the message item
+/// completed and the usage in it.
+#[test]
+fn stream_anthropic_max_tokens_is_incomplete() {
+    let out = stream(WireFormat::Anthropic, "anthropic_stream_max_tokens.sse");
+    let last = out.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: response.incomplete\n"), "{last}");
+    let data: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(data["response"]["status"], "incomplete");
+    assert_eq!(
+        data["response"]["incomplete_details"],
+        json!({"reason": "max_output_tokens"})
+    );
+    assert_eq!(
+        data["response"]["output"][0]["content"][0]["text"],
+        "The history of Rome begins"
+    );
+    assert_eq!(data["response"]["usage"]["output_tokens"], 4);
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn stream_gemini_function_calls() {
     insta::assert_snapshot!(stream(WireFormat::Gemini, "gemini/stream_tools.sse"));
@@ -326,6 +348,7 @@ fn stream_openai_passthrough() {
 const CASES: &[(WireFormat, &str)] = &[
     (WireFormat::Anthropic, "anthropic_stream_tools.sse"),
     (WireFormat::Anthropic, "anthropic_stream_error.sse"),
+    (WireFormat::Anthropic, "anthropic_stream_max_tokens.sse"),
     (WireFormat::Gemini, "gemini/stream_tools.sse"),
     (WireFormat::Gemini, "gemini/stream_text.sse"),
     (WireFormat::Gemini, "gemini/stream_error.sse"),
