@@ -53,10 +53,14 @@ impl RequestPolicy {
             Err(e) => return Err(Error::InvalidRequest(e.to_string())),
         };
         for (k, v) in &self.defaults {
-            obj.entry(k.clone()).or_insert_with(|| v.clone());
+            if let Some(k) = field(api, k, &self.defaults) {
+                obj.entry(k).or_insert_with(|| v.clone());
+            }
         }
         for (k, v) in &self.overrides {
-            obj.insert(k.clone(), v.clone());
+            if let Some(k) = field(api, k, &self.overrides) {
+                obj.insert(k, v.clone());
+            }
         }
         match api {
             ClientApi::ChatCompletions => self.shape_chat(&mut obj)?,
@@ -149,6 +153,17 @@ impl RequestPolicy {
         *messages = out;
         Ok(())
     }
+}
+
+/// The name a policy field `key` (of the policy map `map`) has in a request of `api`: the
+/// output token limit, `max_tokens` (or `max_completion_tokens`) in chat and messages, is
+/// `max_output_tokens` in the Responses API, which rejects the other names; `None` when the
+/// policy also names `max_output_tokens` itself, which then wins.
+fn field(api: ClientApi, key: &str, map: &Map<String, Value>) -> Option<String> {
+    if api == ClientApi::Responses && matches!(key, "max_tokens" | "max_completion_tokens") {
+        return (!map.contains_key("max_output_tokens")).then(|| "max_output_tokens".into());
+    }
+    Some(key.to_string())
 }
 
 fn messages_of(obj: &mut Map<String, Value>) -> Result<&mut Vec<Value>, Error> {
@@ -244,13 +259,48 @@ mod tests {
             ])
         );
         assert_eq!(
-            (v["temperature"].clone(), v["max_tokens"].clone()),
-            (json!(0.2), json!(256))
+            (v["temperature"].clone(), v["max_output_tokens"].clone()),
+            (json!(0.2), json!(256)),
+            "the Responses API names the token limit max_output_tokens"
         );
+        assert!(v.get("max_tokens").is_none(), "{v}");
         assert!(
             policy()
                 .apply(ClientApi::Responses, br#"{"input":3}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn responses_token_limits_use_their_own_name() {
+        let mut p = RequestPolicy::default();
+        p.defaults
+            .insert("max_completion_tokens".into(), json!(100));
+        let apply = |p: &RequestPolicy, body: Value| -> Value {
+            let out = p.apply(ClientApi::Responses, body.to_string().as_bytes());
+            serde_json::from_slice(&out.unwrap().unwrap()).unwrap()
+        };
+        let v = apply(&p, json!({"input": "hi"}));
+        assert_eq!(v, json!({"input": "hi", "max_output_tokens": 100}));
+        let v = apply(&p, json!({"input": "hi", "max_output_tokens": 5}));
+        assert_eq!(
+            v["max_output_tokens"], 5,
+            "a default keeps the client's limit"
+        );
+        // A policy that names max_output_tokens itself: that value wins.
+        p.overrides.insert("max_tokens".into(), json!(7));
+        p.overrides.insert("max_output_tokens".into(), json!(9));
+        let v = apply(&p, json!({"input": "hi", "max_output_tokens": 5}));
+        assert_eq!(v, json!({"input": "hi", "max_output_tokens": 9}));
+        // Chat keeps the names as they are.
+        let out = p
+            .apply(ClientApi::ChatCompletions, br#"{"messages":[]}"#)
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            (v["max_tokens"].clone(), v["max_completion_tokens"].clone()),
+            (json!(7), json!(100))
         );
     }
 
