@@ -61,6 +61,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build_client(true)
             .build_server(true)
             .compile_fds(authz)?;
+        // Envoy's external processing API, for InferencePool endpoint pickers (the client;
+        // the server side serves tests).
+        let ext_proc = protox::compile(
+            ["proto/envoy/service/ext_proc/v3/external_processor.proto"],
+            ["proto"],
+        )?;
+        tonic_prost_build::configure()
+            .build_client(true)
+            .build_server(true)
+            // Request bodies go out as `Bytes` slices of the buffered body (no copies).
+            .bytes(".envoy.service.ext_proc.v3")
+            .compile_fds(ext_proc)?;
     }
     println!("cargo:rerun-if-changed=proto");
     Ok(())

@@ -30,6 +30,14 @@ pub mod ext_authz {
     include!(concat!(env!("OUT_DIR"), "/envoy.service.auth.v3.rs"));
 }
 
+#[cfg(feature = "xds")]
+/// Envoy's external processing API (`envoy.service.ext_proc.v3`, the subset Agora speaks):
+/// the InferencePool endpoint picker's gRPC client; the server side serves tests.
+pub mod ext_proc {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/envoy.service.ext_proc.v3.rs"));
+}
+
 /// `google.protobuf.Duration`, serialized as a `"1.5s"` string in dumps.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, prost::Message)]
 pub struct Duration {

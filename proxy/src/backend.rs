@@ -161,6 +161,8 @@ pub struct BackendIr {
     pub mcp: Option<Arc<crate::mcp::McpIr>>,
     /// MCP passthrough: sessions sealed with the endpoint that issued them.
     pub mcp_passthrough: bool,
+    /// An InferencePool: its endpoint picker chooses the endpoint of each request.
+    pub inference: Option<Arc<crate::inference::PickerIr>>,
 }
 
 /// Everything of a backend except its endpoints (built from the proto resource).
@@ -177,6 +179,7 @@ pub struct BackendSettings {
     pub a2a: bool,
     pub mcp: Option<Arc<crate::mcp::McpIr>>,
     pub mcp_passthrough: bool,
+    pub inference: Option<Arc<crate::inference::PickerIr>>,
 }
 
 impl BackendIr {
@@ -202,6 +205,7 @@ impl BackendIr {
             a2a: s.a2a,
             mcp: s.mcp,
             mcp_passthrough: s.mcp_passthrough,
+            inference: s.inference,
         }
     }
 

@@ -103,6 +103,8 @@ pub struct SubrequestInfo {
     /// The parent's policy state (identity, response headers, charges to settle), taken over
     /// by the subrequest.
     pub policy: std::sync::Mutex<Option<crate::policy::PolicyCtx>>,
+    /// The parent's InferencePool endpoint choice and header changes.
+    pub inference: crate::gateway::InferenceCtx,
 }
 
 /// The parent's info when `session` is a replay subrequest.

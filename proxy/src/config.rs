@@ -3,6 +3,7 @@
 
 mod convert;
 mod convert_ai;
+mod convert_inference;
 mod convert_policy;
 pub mod schema;
 

@@ -36,6 +36,10 @@ pub enum Error {
     /// A policy refused the request (401, 403, 429, 503).
     #[error(transparent)]
     Policy(#[from] agora_policies::Error),
+    /// An InferencePool's endpoint picker gave no usable answer and the pool fails closed
+    /// (503).
+    #[error("{0}")]
+    EndpointPicker(String),
 }
 
 impl Error {
@@ -57,7 +61,7 @@ impl Error {
             Error::NoHealthyEndpoint(_) => 503,
             Error::InvalidConfig { .. } | Error::Read { .. } => 500,
             Error::Llm(e) => e.status(),
-            Error::Credentials(_) => 503,
+            Error::Credentials(_) | Error::EndpointPicker(_) => 503,
             Error::Policy(e) => e.status(),
             Error::A2a { .. } => 400,
         }
@@ -74,6 +78,7 @@ impl Error {
             Error::InvalidConfig { .. } | Error::Read { .. } => "internal",
             Error::Llm(_) => "llm_error",
             Error::Credentials(_) => "credentials_unavailable",
+            Error::EndpointPicker(_) => "endpoint_picker_unavailable",
             Error::A2a { .. } => "invalid_jsonrpc",
             Error::Policy(e) => match e.status() {
                 401 => "unauthenticated",

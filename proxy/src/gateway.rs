@@ -4,6 +4,7 @@
 mod a2a;
 mod ctx;
 mod headers;
+mod inference;
 mod llm;
 mod mcp;
 mod policy;
@@ -11,6 +12,7 @@ mod respond;
 mod upstream;
 
 pub use ctx::RequestCtx;
+pub use inference::InferenceCtx;
 
 use self::llm as llm_glue;
 
@@ -193,6 +195,10 @@ impl ProxyHttp for Gateway {
                     return mcp::write_json(session, ctx, 404, &body, None).await;
                 }
                 let ai = plan.backend.ai.clone();
+                let picker = plan.backend.inference.clone();
+                if picker.is_some() {
+                    inference::begin(ctx, session.req_header().uri.path());
+                }
                 let is_a2a = plan.backend.a2a;
                 let declared = body::content_length(session.req_header());
                 let retry = rule.retry.is_some();
@@ -210,7 +216,7 @@ impl ProxyHttp for Gateway {
                 {
                     return Err(Self::fail(ctx, e));
                 }
-                if ai.is_none() && !buffer && !rpc {
+                if ai.is_none() && !buffer && !rpc && picker.is_none() {
                     return Ok(false);
                 }
                 let mut body = match body::read_all(session, limit).await {
@@ -243,6 +249,12 @@ impl ProxyHttp for Gateway {
                 if rpc && let Err(e) = a2a::classify(session, ctx, &body) {
                     return Err(Self::fail(ctx, e));
                 }
+                if let Some(p) = &picker {
+                    match inference::pick(session, ctx, p, body, &self.metrics).await? {
+                        Some(b) => body = b,
+                        None => return Ok(true),
+                    }
+                }
                 if body.len() < body::RETRY_BUFFER_LIMIT {
                     ctx.body.buffered = Some(body);
                     return Ok(false);
@@ -262,6 +274,7 @@ impl ProxyHttp for Gateway {
                     llm: ctx.llm.api.map(|api| (api, body.clone())),
                     llm_state: std::sync::Mutex::new(ctx.llm.state.take()),
                     policy: std::sync::Mutex::new(Some(std::mem::take(&mut ctx.policy))),
+                    inference: inference::for_subrequest(ctx),
                 };
                 ctx.outcome.delegated = true;
                 body::replay_via_subrequest(session, info, body).await?;
@@ -303,7 +316,7 @@ impl ProxyHttp for Gateway {
             llm.fill_body(body);
             return Ok(());
         }
-        if a2a::fill_body(ctx, body) {
+        if a2a::fill_body(ctx, body) || inference::fill_body(ctx, body) {
             return Ok(());
         }
         // A replay subrequest's body was already counted by its parent.
@@ -352,6 +365,7 @@ impl ProxyHttp for Gateway {
         }
         llm_glue::upstream_request(ctx, req)?;
         a2a::upstream_request(ctx, req)?;
+        inference::upstream_request(ctx, req)?;
         mcp::passthrough_upstream(ctx, req)
     }
 
@@ -513,8 +527,8 @@ impl ProxyHttp for Gateway {
                 ctx.outcome
                     .error
                     .as_ref()
-                    .map(|err| err.body_for(ctx.llm.api))
-                    .unwrap_or_else(|| match ctx.llm.api {
+                    .map(|err| err.body_for(ctx.llm.api.or(ctx.inference.api)))
+                    .unwrap_or_else(|| match ctx.llm.api.or(ctx.inference.api) {
                         Some(api) => agora_providers::gateway_error(api, code, e.etype().as_str()),
                         None => respond::generic_error_json(code, e),
                     })

@@ -12,6 +12,7 @@ pub mod error;
 pub mod filters;
 pub mod gateway;
 pub mod health;
+pub mod inference;
 pub mod ir;
 pub mod llm;
 pub mod mcp;

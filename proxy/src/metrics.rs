@@ -35,6 +35,8 @@ pub struct Metrics {
     pub mcp_requests: IntCounterVec,
     /// Time to answer an MCP request, by method and target.
     pub mcp_duration: HistogramVec,
+    /// InferencePool endpoint picker calls, by outcome.
+    pub inference_picks: IntCounterVec,
 }
 
 /// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
@@ -226,7 +228,9 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric");
         }
+        let inference_picks = crate::inference::picks_metric(&registry);
         Self {
+            inference_picks,
             registry,
             requests,
             duration,

@@ -525,9 +525,13 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
         }
         None => None,
     };
+    let kind = match &b.endpoint_picker {
+        Some(p) => super::convert_inference::pool(p, endpoints, &format!("{at}.endpointPicker"))?,
+        None => pb::backend::Kind::Static(pb::StaticBackend { endpoints }),
+    };
     Ok(pb::Backend {
         key: format!("backend/{}", b.name),
-        kind: Some(pb::backend::Kind::Static(pb::StaticBackend { endpoints })),
+        kind: Some(kind),
         app_protocol: if b.a2a.is_some() {
             pb::AppProtocol::A2a
         } else if b.mcp.is_some() {

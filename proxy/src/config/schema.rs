@@ -368,6 +368,25 @@ pub struct BackendConfig {
     /// session on the replica that issued it.
     #[serde(default)]
     pub mcp: Option<agora_proto::mcp_spec::McpSpec>,
+    /// An inference pool: `endpoints` are the model servers, and this endpoint picker (an
+    /// ext_proc gRPC service, as for an InferencePool) chooses one per request.
+    #[serde(default)]
+    pub endpoint_picker: Option<EndpointPickerConfig>,
+}
+
+/// The endpoint picker of an inference pool backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndpointPickerConfig {
+    pub host: String,
+    pub port: u16,
+    /// `FailClose` (default: 503 when the picker does not answer) or `FailOpen` (any of
+    /// the endpoints serves).
+    #[serde(default)]
+    pub failure_mode: Option<String>,
+    /// Bound on one picker call (default 10s).
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

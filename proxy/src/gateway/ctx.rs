@@ -28,6 +28,8 @@ pub struct RequestCtx {
     pub policy: crate::policy::PolicyCtx,
     pub a2a: super::a2a::A2aCtx,
     pub mcp: super::mcp::McpCtx,
+    /// An InferencePool's endpoint choice.
+    pub inference: super::inference::InferenceCtx,
     pub outcome: Outcome,
     /// Released when the request ends (dropped with the context).
     pub inflight: Option<crate::server::InflightGuard>,
@@ -91,6 +93,7 @@ impl RequestCtx {
             policy: Default::default(),
             a2a: Default::default(),
             mcp: Default::default(),
+            inference: Default::default(),
             outcome: Outcome::default(),
             inflight: None,
         }
@@ -111,6 +114,7 @@ impl RequestCtx {
         if let Some(p) = info.policy.lock().ok().and_then(|mut p| p.take()) {
             self.policy = p;
         }
+        self.inference = info.inference.clone();
         if let Some((api, body)) = &info.llm {
             self.llm.api = Some(*api);
             // The subrequest carries no body; mirrors take the client's from here.

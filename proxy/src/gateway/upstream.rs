@@ -51,7 +51,7 @@ pub async fn peer(
     ctx: &mut RequestCtx,
     session: &Session,
 ) -> Result<Box<HttpPeer>, Error> {
-    let pin = super::mcp::peer_pin(ctx);
+    let pin = super::mcp::peer_pin(ctx).or_else(|| super::inference::peer_pin(ctx));
     let up = &mut ctx.upstream;
     up.release();
     if up.attempt > 0

@@ -64,6 +64,7 @@ pub(super) fn backend(
     let mut endpoints = Vec::new();
     let eps = match &b.kind {
         Some(pb::backend::Kind::Static(s)) => s.endpoints.as_slice(),
+        Some(pb::backend::Kind::InferencePool(p)) => p.endpoints.as_slice(),
         Some(pb::backend::Kind::Ai(_) | pb::backend::Kind::Mcp(_)) => {
             return Err(Error::invalid(
                 &b.key,
@@ -172,11 +173,21 @@ pub(super) fn backend(
         .as_ref()
         .map(|t| upstream_tls(t).map_err(|e| Error::invalid(field("tls"), e)))
         .transpose()?;
+    let inference = match &b.kind {
+        Some(pb::backend::Kind::InferencePool(p)) => {
+            let picker = p.picker.clone().unwrap_or_default();
+            let ir = crate::inference::PickerIr::new(&picker)
+                .map_err(|e| Error::invalid(field("inferencePool.picker"), e))?;
+            Some(Arc::new(ir))
+        }
+        _ => None,
+    };
     let pool = b.pool.unwrap_or_default();
     Ok(BackendIr::new(
         b.key.clone(),
         endpoints,
         BackendSettings {
+            inference,
             lb,
             passive,
             active,
