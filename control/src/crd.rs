@@ -6,10 +6,12 @@
 //! is stale; `UPDATE_CRDS=1 cargo test -p agora-control --test crds` rewrites it).
 
 mod backend;
+mod inference_pool;
 mod parameters;
 mod policy;
 
 pub use backend::*;
+pub use inference_pool::*;
 pub use parameters::*;
 pub use policy::*;
 

@@ -56,6 +56,10 @@ pub struct Snapshot {
     pub backends: BTreeMap<ObjKey, Arc<AgentgatewayBackend>>,
     pub policies: BTreeMap<ObjKey, Arc<AgentgatewayPolicy>>,
     pub parameters: BTreeMap<ObjKey, Arc<AgentgatewayParameters>>,
+    /// InferencePools (`inference.networking.k8s.io/v1`).
+    pub inference_pools: BTreeMap<ObjKey, Arc<crate::crd::InferencePool>>,
+    /// Pods (labels, `status.podIP`, the Ready condition), for InferencePool selectors.
+    pub pods: BTreeMap<ObjKey, Arc<k8s_openapi::api::core::v1::Pod>>,
 }
 
 impl Snapshot {
@@ -76,6 +80,8 @@ impl Snapshot {
         add(&mut self.backends, &other.backends);
         add(&mut self.policies, &other.policies);
         add(&mut self.parameters, &other.parameters);
+        add(&mut self.inference_pools, &other.inference_pools);
+        add(&mut self.pods, &other.pods);
     }
 
     /// Labels of a namespace (empty when the Namespace object is unknown).

@@ -3,6 +3,9 @@
 
 pub mod kube;
 pub mod manifests;
+mod pods;
+
+pub(crate) use pods::{lean_pod, ready as pod_ready};
 
 /// Waits for the next burst of change signals to end: returns once `rx` has been quiet for
 /// `quiet` after at least one signal; `false` when the senders are gone.

@@ -21,6 +21,7 @@ fn resource(kind: &str) -> Option<ApiResource> {
         "HTTPRoute" => ("gateway.networking.k8s.io", "v1", "httproutes"),
         "AgentgatewayBackend" => ("agentgateway.dev", "v1alpha1", "agentgatewaybackends"),
         "AgentgatewayPolicy" => ("agentgateway.dev", "v1alpha1", "agentgatewaypolicies"),
+        "InferencePool" => (crate::crd::INFERENCE_GROUP, "v1", "inferencepools"),
         _ => return None,
     };
     Some(ApiResource {

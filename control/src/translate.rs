@@ -15,6 +15,7 @@ mod gateway;
 mod grants;
 mod grpc;
 mod hostname;
+mod inference;
 mod policy;
 mod route;
 pub mod status;
@@ -69,6 +70,7 @@ pub fn translate(s: &Snapshot) -> Output {
         out.statuses.push(st);
         out.gateways.insert(key, res);
     }
+    inference::statuses(s, &mut out);
     policy::policies(s, &mut out);
     endpoints::resolve(s, &mut out);
     out

@@ -68,6 +68,24 @@ macro_rules! cluster {
     };
 }
 
+/// Pods, kept lean (labels, IPs, readiness) for InferencePool selectors.
+fn pods() -> Slot<k8s_openapi::api::core::v1::Pod> {
+    Slot {
+        insert: |s, o| {
+            if let Some(k) = obj_key(&o.metadata) {
+                let lean = super::lean_pod(Arc::unwrap_or_clone(o));
+                s.pods.insert(k, Arc::new(lean));
+            }
+        },
+        remove: |s, o| {
+            if let Some(k) = obj_key(&o.metadata) {
+                s.pods.remove(&k);
+            }
+        },
+        clear: |s| s.pods.clear(),
+    }
+}
+
 struct Shared {
     snapshot: Mutex<Snapshot>,
     listed: Vec<AtomicBool>,
@@ -84,7 +102,7 @@ pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<
     use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
     use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-    const KINDS: usize = 12;
+    const KINDS: usize = 14;
     let (changed, mut changes) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         snapshot: Mutex::new(Snapshot::default()),
@@ -104,6 +122,8 @@ pub fn watch_cluster(client: Client, debounce: Duration) -> watch::Receiver<Arc<
     spawn::<AgentgatewayPolicy>(c, &shared, 9, namespaced!(policies));
     spawn::<AgentgatewayParameters>(c, &shared, 10, namespaced!(parameters));
     spawn::<GrpcRoute>(c, &shared, 11, namespaced!(grpc_routes));
+    spawn::<crate::crd::InferencePool>(c, &shared, 12, namespaced!(inference_pools));
+    spawn::<k8s_openapi::api::core::v1::Pod>(c, &shared, 13, pods());
 
     let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
     tokio::spawn(async move {

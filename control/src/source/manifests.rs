@@ -162,6 +162,15 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
             let o: crate::crd::AgentgatewayPolicy = parse(doc)?;
             s.policies.insert(key(&o.metadata)?, Arc::new(o));
         }
+        ("inference.networking.k8s.io", "InferencePool") => {
+            let o: crate::crd::InferencePool = parse(doc)?;
+            s.inference_pools.insert(key(&o.metadata)?, Arc::new(o));
+        }
+        ("", "Pod") => {
+            let o: k8s_openapi::api::core::v1::Pod = parse(doc)?;
+            s.pods
+                .insert(key(&o.metadata)?, Arc::new(super::lean_pod(o)));
+        }
         ("agentgateway.dev", "AgentgatewayParameters") => {
             let o: crate::crd::AgentgatewayParameters = parse(doc)?;
             s.parameters.insert(key(&o.metadata)?, Arc::new(o));

@@ -61,12 +61,14 @@ pub(super) fn resolve(
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
     let agw = group == crate::crd::GROUP && kind == "AgentgatewayBackend";
-    if !agw && (!group.is_empty() || kind != "Service") {
+    let pool = group == crate::crd::INFERENCE_GROUP && kind == "InferencePool";
+    if !agw && !pool && (!group.is_empty() || kind != "Service") {
         return Err(RefError {
             reason: "InvalidKind",
             message: format!(
-                "backendRef kind {group}/{kind} is not supported (core Service and \
-                 agentgateway.dev AgentgatewayBackend are)"
+                "backendRef kind {group}/{kind} is not supported (core Service, \
+                 agentgateway.dev AgentgatewayBackend and inference.networking.k8s.io \
+                 InferencePool are)"
             ),
         });
     }
@@ -90,6 +92,9 @@ pub(super) fn resolve(
                 route.namespace, r.name
             ),
         });
+    }
+    if pool {
+        return super::inference::backend(s, out, &ObjKey::new(ns, r.name));
     }
     if agw {
         let k = ObjKey::new(ns, r.name);
