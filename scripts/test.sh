@@ -18,7 +18,7 @@ cargo build --locked -p agora-proxy -p agora-control
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q -r tests/llm/requirements.txt -r tests/policies/requirements.txt -r tests/a2a/requirements.txt -r tests/mcp/requirements.txt -r tests/conformance/requirements.txt
+.venv/bin/pip install -q -r tests/llm/requirements.txt -r tests/policies/requirements.txt -r tests/a2a/requirements.txt -r tests/mcp/requirements.txt -r tests/conformance/requirements.txt -r tests/controlplane/requirements.txt
 AGORA_PROXY_BIN="$PWD/target/debug/agora-proxy" .venv/bin/python -m pytest tests -q -p no:cacheprovider
 
 # MCP conformance (npm @modelcontextprotocol/conformance): every server scenario that passes
