@@ -2,9 +2,9 @@
 //!
 //! The first chunk opens the response (`response.created`, `response.in_progress`). One
 //! output item is open at a time, in the order the chunks give them: reasoning text opens a
-//! reasoning item (its summary streamed with `response.reasoning_summary_*` events), text or
-//! a refusal opens an assistant message (a content part each, `response.output_text.*` /
-//! `response.refusal.*`), each new tool call opens a function call item
+//! reasoning item (its summary streamed with `response.reasoning_summary_*` events), text
+//! opens an assistant message (one `output_text` content part, `response.output_text.*`),
+//! each new tool call opens a function call item
 //! (`response.function_call_arguments.*`). Output of another kind, or the finish reason,
 //! closes the open item (`…done` events, `response.output_item.done`). `[DONE]` completes
 //! the response: `response.completed` (or `response.incomplete` after a `length` or
@@ -13,7 +13,9 @@
 //! item left `incomplete`. Every event has the next `sequence_number`, from 0.
 //!
 //! Argument pieces for a tool call that is no longer the open item (interleaved calls, which
-//! the chat translators never write) are dropped and reported.
+//! the chat translators never write) are dropped and reported. Chat `refusal` deltas are not
+//! read: the chat translators of the providers served here (Anthropic, Gemini, Bedrock)
+//! never write them (an OpenAI-format provider's Responses stream is passed through).
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -49,10 +51,8 @@ enum Open {
     },
     Message {
         id: String,
-        /// Closed content parts.
-        parts: Vec<OutputContent>,
-        /// The open content part.
-        part: Part,
+        /// The text of its one content part.
+        text: String,
     },
     Call {
         id: String,
@@ -62,12 +62,6 @@ enum Open {
         /// The chat tool call index.
         index: u32,
     },
-}
-
-/// A content part being streamed.
-enum Part {
-    Text(String),
-    Refusal(String),
 }
 
 /// One event: its type, its fields, its sequence number.
@@ -215,10 +209,7 @@ impl ResponsesOut {
             self.reasoning(r, out)?;
         }
         if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
-            self.text(Part::Text(t), out)?;
-        }
-        if let Some(t) = delta.refusal.filter(|t| !t.is_empty()) {
-            self.text(Part::Refusal(t), out)?;
+            self.text(t, out)?;
         }
         let mut result = Ok(());
         for call in delta.tool_calls.unwrap_or_default() {
@@ -264,9 +255,9 @@ impl ResponsesOut {
         self.emit(out, "response.reasoning_summary_text.delta", fields)
     }
 
-    /// Streams text or refusal `piece` into the open message (opening it, or a new part of
-    /// the piece's kind, if needed).
-    fn text(&mut self, piece: Part, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Streams a text `delta` into the open message (opening it, with its content part, if
+    /// needed).
+    fn text(&mut self, delta: String, out: &mut Vec<u8>) -> Result<(), Error> {
         if !matches!(self.open, Some(Open::Message { .. })) {
             self.close_open(out)?;
             let index = self.output.len();
@@ -282,100 +273,22 @@ impl ResponsesOut {
                 "response.output_item.added",
                 json!({"output_index": index, "item": item}),
             )?;
-            self.open_part(id, Vec::new(), &piece, out)?;
-        } else if let Some(Open::Message { part, .. }) = &self.open
-            && std::mem::discriminant(part) != std::mem::discriminant(&piece)
-        {
-            let Some(Open::Message {
+            let fields = json!({"item_id": id, "output_index": index, "content_index": 0,
+                                "part": OutputContent::text(String::new())});
+            self.emit(out, "response.content_part.added", fields)?;
+            self.open = Some(Open::Message {
                 id,
-                mut parts,
-                part,
-            }) = self.open.take()
-            else {
-                return Ok(());
-            };
-            parts.push(self.close_part(&id, parts.len(), part, out)?);
-            self.open_part(id, parts, &piece, out)?;
+                text: String::new(),
+            });
         }
         let index = self.output.len();
-        let Some(Open::Message { id, parts, part }) = &mut self.open else {
+        let Some(Open::Message { id, text }) = &mut self.open else {
             return Ok(());
         };
-        let content_index = parts.len();
-        let (kind, delta) = match (part, piece) {
-            (Part::Text(t), Part::Text(d)) => {
-                t.push_str(&d);
-                ("response.output_text.delta", d)
-            }
-            (Part::Refusal(t), Part::Refusal(d)) => {
-                t.push_str(&d);
-                ("response.refusal.delta", d)
-            }
-            _ => return Ok(()),
-        };
-        let mut fields = json!({"item_id": id, "output_index": index,
-                                "content_index": content_index, "delta": delta});
-        if kind == "response.output_text.delta" {
-            fields["logprobs"] = json!([]);
-        }
-        self.emit(out, kind, fields)
-    }
-
-    /// Opens a content part of `piece`'s kind in message `id` (which holds `parts`).
-    fn open_part(
-        &mut self,
-        id: String,
-        parts: Vec<OutputContent>,
-        piece: &Part,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        let (part, empty) = match piece {
-            Part::Text(_) => (
-                Part::Text(String::new()),
-                OutputContent::text(String::new()),
-            ),
-            Part::Refusal(_) => (
-                Part::Refusal(String::new()),
-                OutputContent::Refusal {
-                    refusal: String::new(),
-                },
-            ),
-        };
-        let fields = json!({"item_id": id, "output_index": self.output.len(),
-                            "content_index": parts.len(), "part": empty});
-        self.emit(out, "response.content_part.added", fields)?;
-        self.open = Some(Open::Message { id, parts, part });
-        Ok(())
-    }
-
-    /// Closes a content part of message `id`: its `…done` events; returns the part.
-    fn close_part(
-        &mut self,
-        id: &str,
-        content_index: usize,
-        part: Part,
-        out: &mut Vec<u8>,
-    ) -> Result<OutputContent, Error> {
-        let index = self.output.len();
-        let at = json!({"item_id": id, "output_index": index, "content_index": content_index});
-        let (done, mut fields, content) = match part {
-            Part::Text(text) => (
-                "response.output_text.done",
-                json!({"text": text, "logprobs": []}),
-                OutputContent::text(text),
-            ),
-            Part::Refusal(refusal) => (
-                "response.refusal.done",
-                json!({ "refusal": refusal }),
-                OutputContent::Refusal { refusal },
-            ),
-        };
-        merge(&mut fields, &at);
-        self.emit(out, done, fields)?;
-        let mut fields = json!({ "part": content });
-        merge(&mut fields, &at);
-        self.emit(out, "response.content_part.done", fields)?;
-        Ok(content)
+        text.push_str(&delta);
+        let fields = json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "delta": delta, "logprobs": []});
+        self.emit(out, "response.output_text.delta", fields)
     }
 
     fn tool_call(&mut self, call: ToolCallDelta, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -450,17 +363,15 @@ impl ResponsesOut {
                 self.emit(out, "response.reasoning_summary_part.done", fields)?;
                 Open::Reasoning { id, text }
             }
-            Open::Message {
-                id,
-                mut parts,
-                part,
-            } => {
-                parts.push(self.close_part(&id, parts.len(), part, out)?);
-                Open::Message {
-                    id,
-                    parts,
-                    part: Part::Text(String::new()),
-                }
+            Open::Message { id, text } => {
+                let at = json!({"item_id": id, "output_index": index, "content_index": 0});
+                let mut fields = json!({"text": text, "logprobs": []});
+                merge(&mut fields, &at);
+                self.emit(out, "response.output_text.done", fields)?;
+                let mut fields = json!({ "part": OutputContent::text(text.clone()) });
+                merge(&mut fields, &at);
+                self.emit(out, "response.content_part.done", fields)?;
+                Open::Message { id, text }
             }
             Open::Call {
                 id,
@@ -493,25 +404,16 @@ impl ResponsesOut {
 fn item(open: Open, status: &'static str) -> OutputItem {
     match open {
         Open::Reasoning { id, text } => reasoning_item(id, text),
-        Open::Message {
+        Open::Message { id, text } => OutputItem::Message {
             id,
-            mut parts,
-            part,
-        } => {
-            match part {
-                Part::Text(t) if !t.is_empty() => parts.push(OutputContent::text(t)),
-                Part::Refusal(r) if !r.is_empty() => {
-                    parts.push(OutputContent::Refusal { refusal: r })
-                }
-                _ => {}
-            }
-            OutputItem::Message {
-                id,
-                status,
-                role: "assistant",
-                content: parts,
-            }
-        }
+            status,
+            role: "assistant",
+            content: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![OutputContent::text(text)]
+            },
+        },
         Open::Call {
             id,
             call_id,
