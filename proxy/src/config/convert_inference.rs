@@ -36,3 +36,43 @@ pub(super) fn pool(
         }),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::backend::StateRegistry;
+    use crate::config::load_str;
+
+    const CONFIG: &str = r#"
+binds:
+- port: 8080
+  listeners:
+  - routes:
+    - backendRefs: [{name: vllm}]
+backends:
+- name: vllm
+  endpoints: [{host: 127.0.0.1, port: 8000}, {host: 127.0.0.1, port: 8001}]
+  endpointPicker: {host: 127.0.0.1, port: 9002, failureMode: FailOpen, timeout: 2s}
+"#;
+
+    #[test]
+    fn a_backend_with_a_picker_is_an_inference_pool() {
+        let loaded = load_str(CONFIG, Path::new(".")).unwrap();
+        let ir = crate::ir::build("local", loaded.resources, &StateRegistry::default()).unwrap();
+        let b = &ir.backends["backend/vllm"];
+        assert_eq!(b.endpoints.len(), 2);
+        let p = b.inference.as_ref().expect("a picker");
+        assert_eq!(p.url, "http://127.0.0.1:9002");
+        assert!(p.fail_open);
+        assert_eq!(p.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_bad_failure_mode_names_its_field() {
+        let text = CONFIG.replace("FailOpen", "Sometimes");
+        let e = load_str(&text, Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("backends[0].endpointPicker.failureMode"), "{e}");
+    }
+}
