@@ -34,7 +34,7 @@ pub(super) fn backends(s: &Snapshot, out: &mut Output) {
             kind: "AgentgatewayBackend",
             namespace: k.namespace.clone(),
             name: k.name.clone(),
-            status: json!({ "conditions": [accepted] }),
+            status: json!({ "conditions": [accepted] }).into(),
         });
     }
 }
@@ -189,11 +189,10 @@ fn auth(
                 format!("Secret {ns}/{name} has no Authorization entry"),
             )
         })?;
-        let value = value.trim();
         let key = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .unwrap_or(value);
+            .unwrap_or(&value);
         Kind::Key(key.trim().to_string())
     } else if let Some(k) = &a.key {
         Kind::Key(k.clone())
@@ -211,20 +210,16 @@ fn auth(
             }
             let (name, secret) = secret(s, ns, r, &format!("{at}.secretRef"))?;
             let need = |k: &str| {
-                entry(secret, k)
-                    .map(|v| v.trim().to_string())
-                    .ok_or_else(|| {
-                        err(
-                            "aws.secretRef",
-                            format!("Secret {ns}/{name} has no {k} entry"),
-                        )
-                    })
+                entry(secret, k).ok_or_else(|| {
+                    err(
+                        "aws.secretRef",
+                        format!("Secret {ns}/{name} has no {k} entry"),
+                    )
+                })
             };
             creds.access_key_id = need("accessKey")?;
             creds.secret_access_key = need("secretKey")?;
-            creds.session_token = entry(secret, "sessionToken")
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default();
+            creds.session_token = entry(secret, "sessionToken").unwrap_or_default();
         }
         Kind::Aws(creds)
     } else if let Some(gcp) = &a.gcp {
@@ -294,19 +289,26 @@ fn secret<'a>(
     Ok((name.to_string(), secret))
 }
 
-/// One entry of a Secret (`data`, else `stringData`), as text.
+/// One entry of a Secret (`data`, else `stringData`), as text without the whitespace around
+/// it (Secrets made from files often end in a newline).
 fn entry(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
     secret
         .data
         .as_ref()
         .and_then(|d| d.get(key))
-        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .map(|b| secret_text(&b.0))
         .or_else(|| {
             secret
                 .string_data
                 .as_ref()
-                .and_then(|d| d.get(key).cloned())
+                .and_then(|d| d.get(key))
+                .map(|v| v.trim().to_string())
         })
+}
+
+/// Secret bytes as trimmed text.
+fn secret_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).trim().to_string()
 }
 
 /// The service-account key of a Secret: its `key.json`, `credentials.json` or
@@ -317,9 +319,43 @@ fn gcp_key_entry(secret: &k8s_openapi::api::core::v1::Secret) -> Option<String> 
         .find_map(|k| entry(secret, k))
         .or_else(|| {
             let data = secret.data.as_ref().filter(|d| d.len() == 1)?;
-            data.values()
-                .next()
-                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            data.values().next().map(|b| secret_text(&b.0))
         })
-        .map(|v| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+
+    #[test]
+    fn secret_entries_are_trimmed_text() {
+        let secret = Secret {
+            data: Some(
+                [
+                    (
+                        "Authorization".to_string(),
+                        ByteString(b"Bearer sk-1\n".to_vec()),
+                    ),
+                    ("key.json".to_string(), ByteString(b" {}\r\n".to_vec())),
+                ]
+                .into(),
+            ),
+            string_data: Some([("sessionToken".to_string(), " tok \n".to_string())].into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            entry(&secret, "Authorization").as_deref(),
+            Some("Bearer sk-1")
+        );
+        assert_eq!(entry(&secret, "sessionToken").as_deref(), Some("tok"));
+        assert_eq!(entry(&secret, "accessKey"), None);
+        assert_eq!(gcp_key_entry(&secret).as_deref(), Some("{}"));
+        let only = Secret {
+            data: Some([("sa.json".to_string(), ByteString(b"{\"a\":1}\n".to_vec()))].into()),
+            ..Default::default()
+        };
+        assert_eq!(gcp_key_entry(&only).as_deref(), Some("{\"a\":1}"));
+    }
 }
