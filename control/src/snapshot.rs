@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gateway_api::experimental::{
     gatewayclasses::GatewayClass, gateways::Gateway, grpcroutes::GrpcRoute, httproutes::HttpRoute,
-    referencegrants::ReferenceGrant,
+    referencegrants::ReferenceGrant, tcproutes::TcpRoute, tlsroutes::TlsRoute,
 };
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 
@@ -48,6 +48,10 @@ pub struct Snapshot {
     pub gateways: BTreeMap<ObjKey, Arc<Gateway>>,
     pub http_routes: BTreeMap<ObjKey, Arc<HttpRoute>>,
     pub grpc_routes: BTreeMap<ObjKey, Arc<GrpcRoute>>,
+    /// TCPRoutes (any served version, read as the v1alpha2 shape).
+    pub tcp_routes: BTreeMap<ObjKey, Arc<TcpRoute>>,
+    /// TLSRoutes (v1alpha2 and v1, read as the v1 shape).
+    pub tls_routes: BTreeMap<ObjKey, Arc<TlsRoute>>,
     pub reference_grants: BTreeMap<ObjKey, Arc<ReferenceGrant>>,
     pub namespaces: BTreeMap<String, Arc<Namespace>>,
     pub services: BTreeMap<ObjKey, Arc<Service>>,
@@ -72,6 +76,8 @@ impl Snapshot {
         add(&mut self.gateways, &other.gateways);
         add(&mut self.http_routes, &other.http_routes);
         add(&mut self.grpc_routes, &other.grpc_routes);
+        add(&mut self.tcp_routes, &other.tcp_routes);
+        add(&mut self.tls_routes, &other.tls_routes);
         add(&mut self.reference_grants, &other.reference_grants);
         add(&mut self.namespaces, &other.namespaces);
         add(&mut self.services, &other.services);

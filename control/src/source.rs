@@ -2,6 +2,7 @@
 //! Kubernetes YAML ([`manifests`]); both fill the same [`Snapshot`](crate::Snapshot).
 
 pub mod kube;
+pub(crate) mod l4;
 pub mod manifests;
 mod pods;
 

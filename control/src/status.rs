@@ -1,7 +1,8 @@
-//! Status writer: patches the `.status` of GatewayClasses, Gateways, HTTPRoutes,
-//! AgentgatewayBackends and AgentgatewayPolicies with what the translator computed, only when
-//! it changed and only while this replica leads. Route parents and policy ancestors written
-//! by other controllers are kept: ours are replaced, theirs left alone.
+//! Status writer: patches the `.status` of GatewayClasses, Gateways, HTTPRoutes, GRPCRoutes,
+//! TCPRoutes, TLSRoutes, AgentgatewayBackends and AgentgatewayPolicies with what the
+//! translator computed, only when it changed and only while this replica leads. Route parents
+//! and policy ancestors written by other controllers are kept: ours are replaced, theirs left
+//! alone.
 
 use std::sync::Arc;
 
@@ -14,23 +15,32 @@ use crate::CONTROLLER_NAME;
 use crate::translate::status::ObjectStatus;
 use crate::xds::Published;
 
-fn resource(kind: &str) -> Option<ApiResource> {
-    let (group, version, plural) = match kind {
-        "GatewayClass" => ("gateway.networking.k8s.io", "v1", "gatewayclasses"),
-        "Gateway" => ("gateway.networking.k8s.io", "v1", "gateways"),
-        "HTTPRoute" => ("gateway.networking.k8s.io", "v1", "httproutes"),
-        "AgentgatewayBackend" => ("agentgateway.dev", "v1alpha1", "agentgatewaybackends"),
-        "AgentgatewayPolicy" => ("agentgateway.dev", "v1alpha1", "agentgatewaypolicies"),
-        "InferencePool" => (crate::crd::INFERENCE_GROUP, "v1", "inferencepools"),
-        _ => return None,
+/// The API of `kind`, in each version its status may be written through, preferred first
+/// (the next is tried when the cluster does not serve one).
+fn resources(kind: &str) -> Vec<ApiResource> {
+    const GW: &str = "gateway.networking.k8s.io";
+    let (group, versions, plural): (_, &[&str], _) = match kind {
+        "GatewayClass" => (GW, &["v1"], "gatewayclasses"),
+        "Gateway" => (GW, &["v1"], "gateways"),
+        "HTTPRoute" => (GW, &["v1"], "httproutes"),
+        "GRPCRoute" => (GW, &["v1"], "grpcroutes"),
+        "TCPRoute" => (GW, crate::source::l4::TCP_ROUTE_VERSIONS, "tcproutes"),
+        "TLSRoute" => (GW, crate::source::l4::TLS_ROUTE_VERSIONS, "tlsroutes"),
+        "AgentgatewayBackend" => ("agentgateway.dev", &["v1alpha1"], "agentgatewaybackends"),
+        "AgentgatewayPolicy" => ("agentgateway.dev", &["v1alpha1"], "agentgatewaypolicies"),
+        "InferencePool" => (crate::crd::INFERENCE_GROUP, &["v1"], "inferencepools"),
+        _ => return Vec::new(),
     };
-    Some(ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: format!("{group}/{version}"),
-        kind: kind.into(),
-        plural: plural.into(),
-    })
+    versions
+        .iter()
+        .map(|version| ApiResource {
+            group: group.into(),
+            version: (*version).into(),
+            api_version: format!("{group}/{version}"),
+            kind: kind.into(),
+            plural: plural.into(),
+        })
+        .collect()
 }
 
 /// Writes statuses for every published snapshot while `leader` is true.
@@ -60,13 +70,22 @@ pub async fn run(
 
 /// Patches one object's status, stamping condition transition times.
 pub async fn write(client: &Client, st: &ObjectStatus) -> kube::Result<()> {
-    let Some(ar) = resource(st.kind) else {
-        return Ok(());
-    };
+    let versions = resources(st.kind);
+    for (i, ar) in versions.iter().enumerate() {
+        match write_as(client, st, ar).await {
+            // This version may not be served; an older one may be.
+            Err(kube::Error::Api(e)) if e.is_not_found() && i + 1 < versions.len() => {}
+            r => return r,
+        }
+    }
+    Ok(())
+}
+
+async fn write_as(client: &Client, st: &ObjectStatus, ar: &ApiResource) -> kube::Result<()> {
     let api: Api<DynamicObject> = if st.namespace.is_empty() {
-        Api::all_with(client.clone(), &ar)
+        Api::all_with(client.clone(), ar)
     } else {
-        Api::namespaced_with(client.clone(), &st.namespace, &ar)
+        Api::namespaced_with(client.clone(), &st.namespace, ar)
     };
     let now = jiff::Timestamp::now().to_string();
     let mut status = st.status.clone();

@@ -3,9 +3,10 @@
 //! says why in its status, and the rest of the snapshot still translates.
 //!
 //! Resource keys: Bind `ns/gateway:port`, Listener `ns/gateway/listener`, Route
-//! `ns/route/rule@ns/gateway/listener`, Backend `ns/service:port`, Service `ns/name`, Workload
-//! `ns/slice/address`, AgentgatewayBackend `agentgateway/ns/name`. xDS names prefix them
-//! with the kind (`route/…`).
+//! `ns/route/rule@ns/gateway/listener` (`grpc:` before a GRPCRoute's), L4Route
+//! `tcp:ns/route/rule@ns/gateway/listener` (`tls:` for a TLSRoute's), Backend
+//! `ns/service:port`, Service `ns/name`, Workload `ns/slice/address`, AgentgatewayBackend
+//! `agentgateway/ns/name`. xDS names prefix them with the kind (`route/…`, `l4route/…`).
 
 mod agw;
 mod backend;
@@ -16,6 +17,7 @@ mod grants;
 mod grpc;
 mod hostname;
 mod inference;
+mod l4;
 mod policy;
 mod route;
 pub mod status;
@@ -49,6 +51,9 @@ pub struct GatewayResources {
     pub binds: Vec<pb::Bind>,
     pub listeners: Vec<pb::Listener>,
     pub routes: Vec<pb::Route>,
+    /// TCPRoute and TLSRoute rules on the TCP and TLS listeners.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub l4_routes: Vec<pb::L4Route>,
 }
 
 /// A Service and the endpoints behind it.
@@ -65,6 +70,7 @@ pub fn translate(s: &Snapshot) -> Output {
     agw::backends(s, &mut out);
     let mut gws = gateway::gateways(s);
     route::routes(s, &mut gws, &mut out);
+    l4::routes(s, &mut gws, &mut out);
     for g in gws {
         let (key, res, st) = g.finish();
         out.statuses.push(st);
@@ -78,8 +84,8 @@ pub fn translate(s: &Snapshot) -> Output {
 
 impl Output {
     /// The named resources (`kind/key`) a proxy serving `gateway` needs: the Gateway's binds,
-    /// listeners and routes, the backends those routes (and their mirrors) use, and the
-    /// services and workloads behind those backends. An unknown Gateway yields nothing.
+    /// listeners, routes and L4 routes, the backends those routes (and their mirrors) use, and
+    /// the services and workloads behind those backends. An unknown Gateway yields nothing.
     pub fn resources_for(&self, gateway: &str) -> BTreeMap<String, pb::Resource> {
         let mut out = BTreeMap::new();
         let Some(g) = self.gateways.get(gateway) else {
@@ -106,6 +112,15 @@ impl Output {
                     backends.insert(m.backend_key.as_str());
                 }
             }
+            backends.extend(
+                r.backends
+                    .iter()
+                    .filter(|b| !b.backend_key.is_empty())
+                    .map(|b| b.backend_key.as_str()),
+            );
+        }
+        for r in &g.l4_routes {
+            put(format!("l4route/{}", r.key), Kind::L4Route(r.clone()));
             backends.extend(
                 r.backends
                     .iter()

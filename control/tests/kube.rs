@@ -82,6 +82,17 @@ async fn handle(
         });
     }
     if method == "PATCH" {
+        // A Gateway API object's status, in a version whose collection is not served: 404.
+        let collection = path
+            .trim_end_matches("/status")
+            .rsplit_once('/')
+            .and_then(|(c, _)| c.rsplit_once("/namespaces/"))
+            .map(|(api, rest)| format!("{api}/{}", rest.split('/').nth(1).unwrap_or("")));
+        if let Some(c) = collection.filter(|c| c.starts_with("/apis/gateway.networking.k8s.io/"))
+            && !fake.lists.lock().expect("lock").contains_key(&c)
+        {
+            return Ok(not_found());
+        }
         let path = if query.is_empty() {
             path
         } else {
@@ -360,6 +371,85 @@ async fn watchers_statuses_and_leases() {
         try_acquire(&leases, "agora-controller", "a")
             .await
             .expect("renew")
+    );
+}
+
+/// TCPRoutes and TLSRoutes are watched in the first version the cluster serves (here TCPRoute
+/// only as v1alpha2, TLSRoute as v1), and their statuses are written through it.
+#[tokio::test]
+async fn l4_routes_are_watched_and_patched_in_the_served_version() {
+    let (tx, _) = broadcast::channel(16);
+    let fake = Fake {
+        events: Some(tx),
+        ..Default::default()
+    };
+    let api = "/apis/gateway.networking.k8s.io";
+    let resources = |gv: &str, plural: &str, kind: &str| {
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": [
+            {"name": plural, "singularName": "", "namespaced": true, "kind": kind,
+             "verbs": ["get", "list", "watch"]}]})
+    };
+    fake.objects.lock().expect("lock").extend([
+        (
+            format!("{api}/v1"),
+            resources("gateway.networking.k8s.io/v1", "tlsroutes", "TLSRoute"),
+        ),
+        (
+            format!("{api}/v1alpha2"),
+            resources(
+                "gateway.networking.k8s.io/v1alpha2",
+                "tcproutes",
+                "TCPRoute",
+            ),
+        ),
+    ]);
+    let parent = json!([{"name": "gw"}]);
+    let rules = json!([{"backendRefs": [{"name": "svc", "port": 80}]}]);
+    *fake.lists.lock().expect("lock") = HashMap::from([
+        (
+            format!("{api}/v1alpha2/tcproutes"),
+            vec![
+                json!({"apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "TCPRoute",
+                "metadata": {"name": "db", "namespace": "ns", "resourceVersion": "1"},
+                "spec": {"parentRefs": parent, "rules": rules}}),
+            ],
+        ),
+        (
+            format!("{api}/v1/tlsroutes"),
+            vec![
+                json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TLSRoute",
+                "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "1"},
+                "spec": {"parentRefs": parent, "hostnames": ["a.example.com"], "rules": rules}}),
+            ],
+        ),
+    ]);
+    let fake = Arc::new(fake);
+    let client = start(fake.clone()).await;
+    let mut snaps = watch_cluster(client.clone(), Duration::from_millis(10));
+    let snap = wait_for(&mut snaps, |s| {
+        !s.tcp_routes.is_empty() && !s.tls_routes.is_empty()
+    })
+    .await;
+    assert_eq!(
+        snap.tls_routes.values().next().expect("tls").spec.hostnames,
+        ["a.example.com"]
+    );
+
+    // TCPRoute's status goes through v1alpha2 once v1 answers 404.
+    let st = translate::status::ObjectStatus {
+        kind: "TCPRoute",
+        namespace: "ns".into(),
+        name: "db".into(),
+        status: json!({"parents": []}),
+    };
+    agora_control::status::write(&client, &st)
+        .await
+        .expect("patch");
+    let patches = fake.patches.lock().expect("lock").clone();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(
+        patches[0].0,
+        format!("{api}/v1alpha2/namespaces/ns/tcproutes/db/status")
     );
 }
 

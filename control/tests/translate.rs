@@ -35,3 +35,31 @@ fn kubernetes_examples() {
     load_str(std::path::Path::new("class.yaml"), class, &mut loaded);
     insta::assert_yaml_snapshot!(translate(&loaded.snapshot));
 }
+
+/// A Gateway's TCP and TLS routes reach its proxies with the backends, services and
+/// workloads behind them.
+#[test]
+fn l4_routes_are_sent_with_their_backends() {
+    let text = include_str!("golden/12-tcp-tls-routes.yaml");
+    let mut loaded = Loaded::default();
+    load_str(std::path::Path::new("x.yaml"), text, &mut loaded);
+    let names: Vec<String> = translate(&loaded.snapshot)
+        .resources_for("infra/gw")
+        .into_keys()
+        .collect();
+    for want in [
+        "bind/infra/gw:9000",
+        "listener/infra/gw/tls-term",
+        "l4route/tcp:infra/db/0@infra/gw/tcp",
+        "l4route/tls:infra/a/0@infra/gw/tls-wild",
+        "backend/infra/db:5432",
+        "service/infra/db",
+        "workload/infra/db-abc/10.0.0.5",
+        "backend/web/granted:8443",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+}

@@ -133,6 +133,14 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
             let o: gateway_api::experimental::grpcroutes::GrpcRoute = parse(doc)?;
             s.grpc_routes.insert(key(&o.metadata)?, Arc::new(o));
         }
+        ("gateway.networking.k8s.io", "TCPRoute") => {
+            let o = super::l4::tcp_route(doc)?;
+            s.tcp_routes.insert(key(&o.metadata)?, Arc::new(o));
+        }
+        ("gateway.networking.k8s.io", "TLSRoute") => {
+            let o = super::l4::tls_route(doc)?;
+            s.tls_routes.insert(key(&o.metadata)?, Arc::new(o));
+        }
         ("gateway.networking.k8s.io", "ReferenceGrant") => {
             let o: gateway_api::experimental::referencegrants::ReferenceGrant = parse(doc)?;
             s.reference_grants.insert(key(&o.metadata)?, Arc::new(o));
@@ -180,7 +188,7 @@ pub fn add_object(s: &mut Snapshot, doc: Value) -> Result<(), String> {
     Ok(())
 }
 
-fn parse<T: DeserializeOwned>(doc: Value) -> Result<T, String> {
+pub(super) fn parse<T: DeserializeOwned>(doc: Value) -> Result<T, String> {
     let kind = doc
         .get("kind")
         .and_then(Value::as_str)

@@ -22,7 +22,7 @@ pub(super) struct BackendRef<'a> {
     pub namespace: Option<&'a str>,
     pub name: &'a str,
     pub port: Option<i32>,
-    /// `HTTPRoute` or `GRPCRoute` (ReferenceGrants name the kind).
+    /// `HTTPRoute`, `GRPCRoute`, `TCPRoute` or `TLSRoute` (ReferenceGrants name the kind).
     pub route_kind: &'a str,
     /// The route speaks gRPC: the backend gets HTTP/2 (its own Backend resource).
     pub h2: bool,
@@ -88,8 +88,8 @@ pub(super) fn resolve(
         return Err(RefError {
             reason: "RefNotPermitted",
             message: format!(
-                "no ReferenceGrant in namespace {ns} lets HTTPRoutes from {} refer to {kind} {}",
-                route.namespace, r.name
+                "no ReferenceGrant in namespace {ns} lets {}s from {} refer to {kind} {}",
+                r.route_kind, route.namespace, r.name
             ),
         });
     }

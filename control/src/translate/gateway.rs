@@ -36,7 +36,8 @@ pub(super) struct ListenerState {
     pub port: i32,
     pub hostname: Option<String>,
     pub allowed: AllowedNamespaces,
-    /// Route kinds the listener admits (HTTPRoute and GRPCRoute on HTTP and HTTPS listeners).
+    /// Route kinds the listener admits (HTTPRoute and GRPCRoute on HTTP and HTTPS listeners,
+    /// TCPRoute on TCP, TLSRoute on TLS, and TCPRoute too on TLS listeners that terminate).
     pub kinds: Vec<String>,
     /// Accepted, not conflicted, references resolved: routes attached here are served.
     pub usable: bool,
@@ -114,19 +115,20 @@ fn gateway(s: &Snapshot, key: &ObjKey, g: &Gateway) -> GatewayState {
                 port: u32::try_from(l.port).unwrap_or(0),
             });
         }
-        let https = spec.protocol == "HTTPS";
+        let protocol = match spec.protocol.as_str() {
+            "HTTPS" => pb::Protocol::Https,
+            "HTTP" => pb::Protocol::Http,
+            _ => super::l4::protocol(spec).unwrap_or(pb::Protocol::Http),
+        };
+        let terminates = matches!(protocol, pb::Protocol::Https | pb::Protocol::TlsTerminate);
         res.listeners.push(pb::Listener {
             key: l.key.clone(),
             bind_key,
             gateway: key.to_string(),
             name: l.name.clone(),
             hostname: l.hostname.clone().unwrap_or_default(),
-            protocol: if https {
-                pb::Protocol::Https
-            } else {
-                pb::Protocol::Http
-            } as i32,
-            tls: if https {
+            protocol: protocol as i32,
+            tls: if terminates {
                 certificate(s, key, spec).ok()
             } else {
                 None
@@ -144,7 +146,8 @@ fn gateway(s: &Snapshot, key: &ObjKey, g: &Gateway) -> GatewayState {
 
 fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> ListenerState {
     let mut conditions = Vec::new();
-    let supported_protocol = matches!(l.protocol.as_str(), "HTTP" | "HTTPS");
+    let protocol_kinds = protocol_kinds(l);
+    let supported_protocol = !protocol_kinds.is_empty();
     let mut accepted = supported_protocol;
     if !supported_protocol {
         conditions.push(condition(
@@ -152,7 +155,7 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
             false,
             "UnsupportedProtocol",
             &format!(
-                "protocol {} is not supported (HTTP and HTTPS are)",
+                "protocol {} is not supported (HTTP, HTTPS, TCP and TLS are)",
                 l.protocol
             ),
             gen_,
@@ -177,8 +180,8 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
         Some(ks) if !ks.is_empty() => {
             for k in ks {
                 let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                let known = matches!(k.kind.as_str(), "HTTPRoute" | "GRPCRoute");
-                if group == GATEWAY_GROUP && known && supported_protocol {
+                let known = protocol_kinds.contains(&k.kind.as_str());
+                if group == GATEWAY_GROUP && known {
                     kinds.push(k.kind.clone());
                 } else {
                     resolved = Err((
@@ -188,12 +191,9 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
                 }
             }
         }
-        _ if supported_protocol => {
-            kinds.extend(["HTTPRoute".to_string(), "GRPCRoute".to_string()]);
-        }
-        _ => {}
+        _ => kinds.extend(protocol_kinds.iter().map(|k| k.to_string())),
     }
-    if resolved.is_ok() && l.protocol == "HTTPS" {
+    if resolved.is_ok() && (l.protocol == "HTTPS" || super::l4::terminates(l)) {
         resolved = certificate(s, gw, l).map(|_| ());
     }
     let refs_ok = resolved.is_ok();
@@ -229,12 +229,24 @@ fn listener(s: &Snapshot, gw: &ObjKey, l: &GatewayListeners, gen_: i64) -> Liste
         name: l.name.clone(),
         key: format!("{gw}/{}", l.name),
         port: l.port,
-        hostname: l.hostname.clone().filter(|h| !h.is_empty()),
+        // TCP listeners take no hostname (only the port tells them apart).
+        hostname: l
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty() && l.protocol != "TCP"),
         allowed,
         kinds,
         usable: accepted && refs_ok,
         attached: 0,
         conditions,
+    }
+}
+
+/// The route kinds a listener's protocol (and TLS mode) carries; empty: unsupported protocol.
+fn protocol_kinds(l: &GatewayListeners) -> &'static [&'static str] {
+    match l.protocol.as_str() {
+        "HTTP" | "HTTPS" => &["HTTPRoute", "GRPCRoute"],
+        _ => super::l4::listener_kinds(l),
     }
 }
 
@@ -321,7 +333,7 @@ fn certificate(
 ) -> Result<pb::TlsCertificate, (&'static str, String)> {
     let tls = l.tls.as_ref().ok_or((
         "InvalidCertificateRef",
-        "an HTTPS listener needs tls.certificateRefs".to_string(),
+        format!("a {} listener needs tls.certificateRefs", l.protocol),
     ))?;
     if matches!(tls.mode, Some(GatewayListenersTlsMode::Passthrough)) {
         return Err((

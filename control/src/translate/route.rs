@@ -90,7 +90,7 @@ pub(super) fn routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Output) {
     }
 }
 
-fn parent_ref(p: &HttpRouteParentRefs, ns: &str) -> Value {
+pub(super) fn parent_ref(p: &HttpRouteParentRefs, ns: &str) -> Value {
     let mut v = json!({
         "group": GATEWAY_GROUP,
         "kind": "Gateway",
@@ -180,7 +180,13 @@ fn attach(
     }
 }
 
-fn admits(s: &Snapshot, l: &ListenerState, kind: &str, gw_ns: &str, route_ns: &str) -> bool {
+pub(super) fn admits(
+    s: &Snapshot,
+    l: &ListenerState,
+    kind: &str,
+    gw_ns: &str,
+    route_ns: &str,
+) -> bool {
     if !l.kinds.iter().any(|k| k == kind) {
         return false;
     }

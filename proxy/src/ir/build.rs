@@ -52,7 +52,8 @@ pub fn build_with(
             Some(Kind::Workload(w)) => workloads.entry(&w.service_key).or_default().push(w),
             Some(Kind::Policy(p)) => policy_defs.push(p),
             // Services only name their workloads.
-            Some(Kind::Service(_)) | None => {}
+            // L4 routes: served from the next change on.
+            Some(Kind::Service(_) | Kind::L4Route(_)) | None => {}
         }
     }
 
