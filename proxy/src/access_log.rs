@@ -1,7 +1,7 @@
-//! JSON access log lines on stdout, one per request. Lines are serialized into a shared
-//! buffer and written by a background thread every 100 ms (or sooner once 64 KiB are
-//! waiting), so request threads never block on stdout; past 8 MiB of backlog, lines are
-//! dropped and counted rather than growing memory without bound.
+//! JSON access log lines on stdout, one per request (and one per TCP/TLS connection). Lines
+//! are serialized into a shared buffer and written by a background thread every 100 ms (or
+//! sooner once 64 KiB are waiting), so request threads never block on stdout; past 8 MiB of
+//! backlog, lines are dropped and counted rather than growing memory without bound.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +85,11 @@ fn write_out(data: &[u8]) {
 
 /// Queues the record as one JSON line for stdout.
 pub fn write(r: &Record<'_>) {
+    write_json(r);
+}
+
+/// Queues any record (an L4 connection's, say) as one JSON line for stdout.
+pub fn write_json<T: Serialize + ?Sized>(r: &T) {
     let s = sink();
     let mut buf = s.buf.lock().unwrap_or_else(|e| e.into_inner());
     if buf.len() > MAX_BACKLOG {

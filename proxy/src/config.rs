@@ -4,6 +4,7 @@
 mod convert;
 mod convert_ai;
 mod convert_inference;
+mod convert_l4;
 mod convert_policy;
 pub mod schema;
 

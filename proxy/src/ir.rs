@@ -41,6 +41,8 @@ pub struct BindIr {
     /// Whether the port terminates TLS (any HTTPS listener on it).
     pub tls: bool,
     pub listeners: ListenerSet,
+    /// TCP and TLS listeners (then `listeners` is empty): the port runs the L4 accept loop.
+    pub l4: Option<Arc<crate::l4::L4Bind>>,
 }
 
 /// The listeners of a bind, found by request host (exact, then longest wildcard, then the

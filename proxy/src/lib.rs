@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod health;
 pub mod inference;
 pub mod ir;
+pub mod l4;
 pub mod llm;
 pub mod mcp;
 pub mod metrics;

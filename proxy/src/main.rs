@@ -177,7 +177,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     tokio::spawn(health::run(store.clone(), shutdown_rx.clone()));
     tokio::spawn(agora_proxy::policy::jwks::run(shutdown_rx.clone()));
-    let listeners = tokio::spawn(server::run(store.clone(), app, shutdown_rx));
+    let l4 = Arc::new(agora_proxy::l4::L4Context {
+        metrics: metrics.clone(),
+        inflight: inflight.clone(),
+        access_log: !args.no_access_log,
+    });
+    let listeners = tokio::spawn(server::run(store.clone(), app, l4, shutdown_rx));
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;

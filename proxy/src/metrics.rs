@@ -37,6 +37,8 @@ pub struct Metrics {
     pub mcp_duration: HistogramVec,
     /// InferencePool endpoint picker calls, by outcome.
     pub inference_picks: IntCounterVec,
+    /// TCP and TLS connections (TCP/TLS listeners).
+    pub l4: crate::l4::L4Metrics,
 }
 
 /// Labels of the GenAI metrics (OpenTelemetry GenAI semantic conventions, plus ours).
@@ -229,6 +231,7 @@ impl Metrics {
             registry.register(c).expect("unique metric");
         }
         let inference_picks = crate::inference::picks_metric(&registry);
+        let l4 = crate::l4::L4Metrics::new(&registry);
         Self {
             inference_picks,
             registry,
@@ -250,6 +253,7 @@ impl Metrics {
             a2a_requests,
             mcp_requests,
             mcp_duration,
+            l4,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Listeners: one accept loop per bind, started and stopped as the config changes (so a new
 //! port in a reloaded config is served without a restart), TLS with the certificate chosen
-//! by SNI from the live config, and a graceful drain on shutdown.
+//! by SNI from the live config, and a graceful drain on shutdown. Binds of TCP and TLS
+//! listeners run the L4 accept loop ([`crate::l4`]) instead of the HTTP app.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,12 +107,14 @@ struct ListenKey {
     address: String,
     port: u16,
     tls: bool,
+    l4: bool,
 }
 
 /// Keeps the set of accept loops equal to the binds of the current config, until shutdown.
 pub async fn run<A: ServerApp + Send + Sync + 'static>(
     store: Arc<Store>,
     app: Arc<A>,
+    l4: Arc<crate::l4::L4Context>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut running: HashMap<ListenKey, watch::Sender<bool>> = HashMap::new();
@@ -131,6 +134,7 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
                         },
                         port: b.port,
                         tls: b.tls,
+                        l4: b.l4.is_some(),
                     },
                     (),
                 )
@@ -151,9 +155,20 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
             let addr = format!("{}:{}", k.address, k.port);
             match tokio::net::TcpListener::bind(&addr).await {
                 Ok(l) => {
-                    tracing::info!(%addr, tls = k.tls, "listening");
+                    tracing::info!(%addr, tls = k.tls, l4 = k.l4, "listening");
                     let (stop_tx, stop_rx) = watch::channel(false);
                     running.insert(k.clone(), stop_tx);
+                    if k.l4 {
+                        tokio::spawn(crate::l4::conn::accept_loop(
+                            l,
+                            k.port,
+                            store.clone(),
+                            l4.clone(),
+                            stop_rx,
+                            shutdown.clone(),
+                        ));
+                        continue;
+                    }
                     let acceptor = k.tls.then(|| Arc::new(tls_acceptor(store.clone(), k.port)));
                     tokio::spawn(accept_loop(
                         Listener::from(l),

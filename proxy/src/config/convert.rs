@@ -59,7 +59,29 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
                 ));
             }
             let listener_key = format!("listener/{}/{name}", bind.port);
+            if matches!(l.protocol, ListenerProtocol::Tcp | ListenerProtocol::Tls) {
+                let keys = super::convert_l4::Keys {
+                    bind: &bind_key,
+                    listener: &listener_key,
+                    name: &name,
+                    gateway: &gateway,
+                };
+                out.extend(super::convert_l4::listener(
+                    l,
+                    &at,
+                    &keys,
+                    &backend_names,
+                    base,
+                )?);
+                continue;
+            }
             let tls = match (l.protocol, &l.tls) {
+                (ListenerProtocol::Https, Some(t)) if t.mode == Some(TlsMode::Passthrough) => {
+                    return Err(Error::invalid(
+                        format!("{at}.tls.mode"),
+                        "HTTPS listeners terminate TLS; passthrough needs protocol: TLS",
+                    ));
+                }
                 (ListenerProtocol::Https, Some(t)) => {
                     Some(listener_tls(t, &format!("{at}.tls"), base)?)
                 }
@@ -75,7 +97,9 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
                         "tls is only allowed with protocol: HTTPS",
                     ));
                 }
-                (ListenerProtocol::Http, None) => None,
+                // TCP and TLS listeners were converted above.
+                (ListenerProtocol::Http, None)
+                | (ListenerProtocol::Tcp | ListenerProtocol::Tls, _) => None,
             };
             out.push(Kind::Listener(pb::Listener {
                 key: listener_key.clone(),
@@ -83,9 +107,10 @@ pub fn to_resources(cfg: &LocalConfig, base: &Path) -> Result<Vec<pb::Resource>>
                 gateway: gateway.clone(),
                 name: name.clone(),
                 hostname: l.hostname.clone().unwrap_or_default(),
-                protocol: match l.protocol {
-                    ListenerProtocol::Http => pb::Protocol::Http,
-                    ListenerProtocol::Https => pb::Protocol::Https,
+                protocol: if l.protocol == ListenerProtocol::Https {
+                    pb::Protocol::Https
+                } else {
+                    pb::Protocol::Http
                 } as i32,
                 tls,
             }));
@@ -550,7 +575,7 @@ fn backend(b: &BackendConfig, at: &str, base: &Path) -> Result<pb::Backend> {
     })
 }
 
-fn listener_tls(t: &ListenerTls, at: &str, base: &Path) -> Result<pb::TlsCertificate> {
+pub(super) fn listener_tls(t: &ListenerTls, at: &str, base: &Path) -> Result<pb::TlsCertificate> {
     let cert = inline_or_file(&t.cert, &t.cert_file, &format!("{at}.cert"), base)?
         .ok_or_else(|| Error::invalid(format!("{at}.cert"), "cert or certFile is required"))?;
     let key = inline_or_file(&t.key, &t.key_file, &format!("{at}.key"), base)?

@@ -65,6 +65,22 @@ pub enum ListenerProtocol {
     Http,
     #[serde(rename = "HTTPS")]
     Https,
+    /// TCP connections, forwarded to the listener's route (a TCPRoute).
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// TLS connections routed by server name (TLSRoutes): passed through, or terminated.
+    #[serde(rename = "TLS")]
+    Tls,
+}
+
+/// What a `TLS` listener does with TLS (`tls.mode`), as in a Gateway listener.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Terminate with the listener's certificate; the backend gets the plaintext.
+    #[default]
+    Terminate,
+    /// Forward the encrypted bytes unchanged; the backend terminates TLS.
+    Passthrough,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +102,9 @@ pub struct ListenerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ListenerTls {
+    /// `TLS` listeners only: `Terminate` (default) or `Passthrough`.
+    #[serde(default)]
+    pub mode: Option<TlsMode>,
     #[serde(default)]
     pub cert: Option<String>,
     #[serde(default)]

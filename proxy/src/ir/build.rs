@@ -2,6 +2,7 @@
 //! failure rejects the whole update with the resource key and field that caused it.
 
 mod backends;
+mod l4;
 mod policies;
 mod tls;
 
@@ -43,6 +44,7 @@ pub fn build_with(
     let mut backend_defs = Vec::new();
     let mut workloads = backends::Workloads::new();
     let mut policy_defs = Vec::new();
+    let mut l4_routes = Vec::new();
     for r in &resources {
         match &r.kind {
             Some(Kind::Bind(b)) => binds.push(b),
@@ -51,9 +53,9 @@ pub fn build_with(
             Some(Kind::Backend(b)) => backend_defs.push(b),
             Some(Kind::Workload(w)) => workloads.entry(&w.service_key).or_default().push(w),
             Some(Kind::Policy(p)) => policy_defs.push(p),
+            Some(Kind::L4Route(r)) => l4_routes.push(r),
             // Services only name their workloads.
-            // L4 routes: served from the next change on.
-            Some(Kind::Service(_) | Kind::L4Route(_)) | None => {}
+            Some(Kind::Service(_)) | None => {}
         }
     }
 
@@ -79,7 +81,8 @@ pub fn build_with(
         .iter()
         .map(|b| (b.key.as_str(), u16::try_from(b.port).unwrap_or(0)))
         .collect();
-    for l in &listeners {
+    let mut l4_binds = l4::binds(&listeners, &l4_routes, &bind_ports, &backends)?;
+    for l in listeners.iter().filter(|l| !l4::is_l4(l)) {
         let port = *bind_ports.get(l.bind_key.as_str()).ok_or_else(|| {
             Error::invalid(
                 format!("{}.bindKey", l.key),
@@ -106,6 +109,13 @@ pub fn build_with(
             .filter(|p| *p != 0)
             .ok_or_else(|| Error::invalid(format!("{}.port", b.key), "port must be 1..=65535"))?;
         let ls = bind_listeners.remove(b.key.as_str()).unwrap_or_default();
+        let l4 = l4_binds.remove(b.key.as_str());
+        if l4.is_some() && !ls.is_empty() {
+            return Err(Error::invalid(
+                &b.key,
+                "HTTP or HTTPS listeners cannot share a port with TCP or TLS listeners",
+            ));
+        }
         let tls = ls.iter().any(|l| l.https);
         if tls && ls.iter().any(|l| !l.https) {
             return Err(Error::invalid(
@@ -147,6 +157,7 @@ pub fn build_with(
             listener_port,
             tls,
             listeners: set,
+            l4: l4.map(Arc::new),
         };
         if out.insert(port, Arc::new(ir)).is_some() {
             return Err(Error::invalid(

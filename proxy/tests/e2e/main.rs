@@ -1,5 +1,6 @@
 //! End-to-end tests: the `agora-proxy` binary on loopback in front of in-process upstreams.
 
+mod l4;
 mod support;
 mod tls;
 
