@@ -139,22 +139,23 @@ impl VirtualModel {
         let Some(best) = best else {
             return left().min_by_key(|&i| self.targets[i].priority);
         };
-        let level: Vec<usize> = left()
-            .filter(|&i| self.targets[i].priority == best && healthy(&self.targets[i]))
-            .collect();
-        let total: u64 = level
-            .iter()
-            .map(|&i| u64::from(self.targets[i].weight))
-            .sum();
+        // The healthy targets of that priority, walked twice (weights, then the draw)
+        // rather than collected.
+        let level =
+            || left().filter(|&i| self.targets[i].priority == best && healthy(&self.targets[i]));
+        let total: u64 = level().map(|i| u64::from(self.targets[i].weight)).sum();
         let mut x = draw % total.max(1);
-        for &i in &level {
+        let mut last = None;
+        for i in level() {
             let w = u64::from(self.targets[i].weight);
             if x < w {
                 return Some(i);
             }
             x -= w;
+            last = Some(i);
         }
-        level.last().copied()
+        // Health read differently on the second walk: the last one seen, else the best left.
+        last.or_else(|| left().min_by_key(|&i| self.targets[i].priority))
     }
 }
 

@@ -155,6 +155,27 @@ fn unhealthy_targets_are_skipped_while_a_healthy_one_is_left() {
 }
 
 #[test]
+fn health_that_changes_during_a_pick_still_gives_a_target() {
+    let v = build(vec![
+        target("a", "gpt-4o", 1, 0, ""),
+        target("c", "gpt-4o-mini", 1, 0, ""),
+        target("b", "", 1, 1, ""),
+    ])
+    .unwrap();
+    let all = v.matching(|_| true);
+    // Healthy while the best priority and its weights are read, then ejected.
+    for healthy_reads in 0..8 {
+        let reads = std::cell::Cell::new(0);
+        let flaky = |_: &super::Target| {
+            reads.set(reads.get() + 1);
+            reads.get() <= healthy_reads
+        };
+        let got = v.pick(&all, &[], flaky, 1);
+        assert!(got.is_some(), "{healthy_reads} healthy reads");
+    }
+}
+
+#[test]
 fn conditions_choose_the_targets() {
     let v = build(vec![
         target("b", "", 1, 0, r#"request.headers["x-tier"] == "premium""#),
