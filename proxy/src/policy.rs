@@ -78,7 +78,9 @@ pub struct Used {
     pub output: u64,
 }
 
-fn attributes<'a>(
+/// The CEL attributes of a request (no `mcp` or `a2a`), for the policies and for the
+/// conditions of virtual model targets.
+pub(crate) fn attributes<'a>(
     req: &RequestInfo<'a>,
     identity: &'a Identity,
     llm: Option<&'a LlmAttrs>,

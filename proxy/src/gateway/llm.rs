@@ -41,20 +41,12 @@ pub fn match_targets(session: &pingora::proxy::Session, ctx: &mut RequestCtx, bo
         streaming: llm.stream,
     });
     let (host, source) = super::policy::info(session);
-    let req = session.req_header();
-    let attrs = agora_policies::cel::Attributes {
-        request: agora_policies::cel::RequestView {
-            method: req.method.as_str(),
-            path: req.uri.path(),
-            host: &host,
-            headers: &req.headers,
-        },
+    let req = crate::policy::RequestInfo {
+        parts: session.req_header(),
+        host: &host,
         source,
-        identity: &ctx.policy.identity,
-        llm: attrs_llm.as_ref(),
-        mcp: None,
-        a2a: None,
     };
+    let attrs = crate::policy::attributes(&req, &ctx.policy.identity, attrs_llm.as_ref());
     let cel = attrs.context(uses);
     llm.match_targets(|e| {
         e.eval_bool(&cel).unwrap_or_else(|err| {
