@@ -34,10 +34,7 @@ pub fn ai_backend(b: &BackendConfig, ai: &AiConfig, at: &str, base: &Path) -> Re
         at,
         &mut resolve,
     )
-    .map_err(|e| match e {
-        agora_providers::Error::Config { field, message } => Error::invalid(field, message),
-        other => Error::invalid(at, other.to_string()),
-    })?;
+    .map_err(config_error(at))?;
     Ok(pb::Backend {
         key: format!("backend/{}", b.name),
         kind: Some(pb::backend::Kind::Ai(ai)),
@@ -107,7 +104,7 @@ fn auth_of(a: &AuthConfig, at: &str, base: &Path) -> Result<pb::BackendAuth> {
         }
         Kind::Aws(
             agora_providers::spec::convert::aws_credentials(aws, &format!("{at}.aws"))
-                .map_err(config_error)?,
+                .map_err(config_error(&format!("{at}.aws")))?,
         )
     } else if let Some(gcp) = &a.gcp {
         Kind::Gcp(gcp_auth(gcp, &format!("{at}.gcp"), base)?)
@@ -143,7 +140,7 @@ fn gcp_auth(gcp: &GcpAuthConfig, at: &str, base: &Path) -> Result<pb::GcpAuth> {
             "Secrets are resolved by the control plane; in a local file use serviceAccountKeyFile or serviceAccountKey",
         ));
     }
-    agora_providers::spec::convert::check_gcp(gcp, at).map_err(config_error)?;
+    agora_providers::spec::convert::check_gcp(gcp, at).map_err(config_error(at))?;
     let key = match (&gcp.service_account_key, &gcp.service_account_key_file) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
@@ -152,8 +149,8 @@ fn gcp_auth(gcp: &GcpAuthConfig, at: &str, base: &Path) -> Result<pb::GcpAuth> {
             ));
         }
         (Some(v), None) => {
-            agora_providers::spec::convert::inline_gcp_key(v, &format!("{at}.serviceAccountKey"))
-                .map_err(config_error)?
+            let at = format!("{at}.serviceAccountKey");
+            agora_providers::spec::convert::inline_gcp_key(v, &at).map_err(config_error(&at))?
         }
         (None, Some(_)) => {
             let bytes = super::convert::inline_or_file(
@@ -173,10 +170,12 @@ fn gcp_auth(gcp: &GcpAuthConfig, at: &str, base: &Path) -> Result<pb::GcpAuth> {
     })
 }
 
-fn config_error(e: agora_providers::Error) -> Error {
-    match e {
+/// The proxy's config error for an error of the shared conversion: its field, or `at` for
+/// an error that names none.
+fn config_error(at: &str) -> impl Fn(agora_providers::Error) -> Error + '_ {
+    move |e| match e {
         agora_providers::Error::Config { field, message } => Error::invalid(field, message),
-        other => Error::invalid("", other.to_string()),
+        other => Error::invalid(at, other.to_string()),
     }
 }
 
