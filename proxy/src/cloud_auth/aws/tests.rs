@@ -151,6 +151,31 @@ async fn imds_v2_flow() {
 }
 
 #[tokio::test]
+async fn disabled_instance_metadata_is_not_called() {
+    for value in ["true", "TRUE"] {
+        let imds = serve(|_| (200, IMDS_CREDS.into())).await;
+        let env = Env::from_pairs(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url()),
+            ("AWS_EC2_METADATA_DISABLED", value),
+        ]);
+        let c = Arc::new(AwsSource::cached(None, None, env, clock(0)));
+        let e = c.get().await.unwrap_err().to_string();
+        assert!(e.contains("instance metadata is disabled"), "{e}");
+        assert!(imds.requests().is_empty(), "{value}: {:?}", imds.requests());
+    }
+    // Any other value leaves it on.
+    let imds = serve(|_| (500, String::new())).await;
+    let env = Env::from_pairs(&[
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url()),
+        ("AWS_EC2_METADATA_DISABLED", "false"),
+    ]);
+    let c = Arc::new(AwsSource::cached(None, None, env, clock(0)));
+    let e = c.get().await.unwrap_err().to_string();
+    assert!(e.contains("instance metadata failed"), "{e}");
+    assert!(!imds.requests().is_empty());
+}
+
+#[tokio::test]
 async fn imds_failure_explains_the_chain() {
     let env = Env::from_pairs(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")]);
     let c = Arc::new(AwsSource::cached(None, None, env, clock(0)));
