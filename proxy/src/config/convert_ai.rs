@@ -369,6 +369,16 @@ backends:
         assert!(e.contains("virtualModels[1].name"), "{e}");
         let e = convert_err("weight: 90}", "weight: 90, colour: red}");
         assert!(e.contains("colour"), "{e}");
+        // A virtual model's name may not also be an alias key (neither would shadow the other).
+        let yaml =
+            format!("{VIRTUAL}  policies:\n    ai:\n      modelAliases: {{smart: gpt-4o}}\n");
+        let e = crate::config::load_str(&yaml, Path::new("."))
+            .expect_err(&yaml)
+            .to_string();
+        assert!(
+            e.contains("virtualModels[0].name") && e.contains("modelAliases"),
+            "{e}"
+        );
         // CEL compiles when the config is built.
         let yaml = VIRTUAL.replacen("== \"premium\"", "== ", 1);
         let loaded = crate::config::load_str(&yaml, Path::new(".")).unwrap();

@@ -283,6 +283,14 @@ fn bad_config_is_rejected_naming_the_field() {
 
 /// An AI backend over an OpenAI and an Anthropic provider, with virtual models.
 fn backend(virtual_models: Vec<pb::VirtualModel>) -> crate::error::Result<crate::llm::AiIr> {
+    backend_with_aliases(virtual_models, &[])
+}
+
+/// [`backend`] with model aliases.
+fn backend_with_aliases(
+    virtual_models: Vec<pb::VirtualModel>,
+    aliases: &[(&str, &str)],
+) -> crate::error::Result<crate::llm::AiIr> {
     let p = |name: &str, format: pb::ai_provider::Format, port| pb::AiProvider {
         name: name.into(),
         format: format as i32,
@@ -298,6 +306,10 @@ fn backend(virtual_models: Vec<pb::VirtualModel>) -> crate::error::Result<crate:
             ],
         }],
         virtual_models,
+        model_aliases: aliases
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     };
     crate::llm::ai_backend("backend/llm", &ai, None, &Default::default())
@@ -388,4 +400,36 @@ fn backend_rejects_unknown_providers_and_alias_clashes() {
     };
     let e = backend(vec![twice.clone(), twice]).unwrap_err().to_string();
     assert!(e.contains("virtualModels[1].name"), "{e}");
+}
+
+/// A name both an alias and a virtual model is refused (docs: "a name used twice or also
+/// used as an alias key"), so neither shadows the other; an alias may point at a virtual
+/// model, which then serves (aliases resolve first, once).
+#[test]
+fn virtual_model_names_and_aliases() {
+    let smart = || pb::VirtualModel {
+        name: "smart".into(),
+        targets: vec![target("oai", "gpt-4o", 1, 0, "")],
+    };
+    let e = backend_with_aliases(vec![smart()], &[("smart", "gpt-4o-mini")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("backend/llm.ai.virtualModels[0].name"), "{e}");
+
+    let ai = backend_with_aliases(vec![smart()], &[("fast", "smart")]).unwrap();
+    let body = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut llm = crate::llm::LlmCtx::new(
+        agora_providers::ClientApi::ChatCompletions,
+        "/v1/chat/completions",
+        bytes::Bytes::from_static(body),
+        &ai,
+    )
+    .unwrap();
+    let p = llm.next_attempt(&ai).unwrap();
+    assert_eq!(
+        (p.name.as_str(), body_model(&llm)),
+        ("oai", "gpt-4o".into())
+    );
+    assert_eq!(llm.request_model.as_deref(), Some("smart"));
+    assert!(!llm.can_fail_over(&ai));
 }
