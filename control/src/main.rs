@@ -99,6 +99,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::spawn(async move {
         let mut version = 0;
         let mut previous: Option<Arc<Published>> = None;
+        // What the last translation produced per route: an edit translates only what changed.
+        let mut memo = Some(translate::Memo::default());
         if in_cluster && snapshots.changed().await.is_err() {
             return; // wait for the first complete listing
         }
@@ -107,24 +109,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let started = Instant::now();
             version += 1;
             let prev = previous.clone();
+            let mut m = memo.take().unwrap_or_default();
             let published = tokio::task::spawn_blocking(move || {
-                let output = translate::translate(&snap);
+                let output = translate::translate_with(&snap, &mut m);
                 let took = started.elapsed();
                 let published = Published::new(version, output, prev.as_deref());
-                (published, took, started.elapsed() - took)
+                (published, took, started.elapsed() - took, m)
             })
             .await;
             match published {
-                Ok((published, took, encode)) => {
+                Ok((published, took, encode, m)) => {
+                    memo = Some(m);
+                    let published = Arc::new(published);
+                    out_tx.send_replace(published.clone());
+                    // Reporting, and freeing the snapshot before, wait until the proxies
+                    // have been told.
                     report(&published.output, version, took, status_file.as_deref());
                     tracing::debug!(
                         version,
                         encode_ms = encode.as_secs_f64() * 1000.0,
                         "encoded"
                     );
-                    let published = Arc::new(published);
-                    previous = Some(published.clone());
-                    out_tx.send_replace(published);
+                    previous = Some(published);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "translation failed; keeping the last published config");

@@ -88,7 +88,7 @@ async fn write_as(client: &Client, st: &ObjectStatus, ar: &ApiResource) -> kube:
         Api::namespaced_with(client.clone(), &st.namespace, ar)
     };
     let now = jiff::Timestamp::now().to_string();
-    let mut status = st.status.clone();
+    let mut status = (*st.status).clone();
     stamp(&mut status, &now);
     // Lists shared with other controllers: keep their entries.
     for (list, owner) in [

@@ -38,8 +38,9 @@ pub struct Published {
     encoded: BTreeMap<String, Arc<Encoded>>,
 }
 
-/// One Gateway's resources by xDS name.
-type Encoded = BTreeMap<String, Entry>;
+/// One Gateway's resources by xDS name; an unchanged resource shares its entry with the
+/// previous snapshot.
+type Encoded = BTreeMap<String, Arc<Entry>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -57,7 +58,7 @@ impl Published {
             .keys()
             .map(|gw| {
                 let prev = previous.and_then(|p| p.encoded.get(gw));
-                let enc = encode(output.resources_for(gw), prev.map(|p| &**p));
+                let enc = encode(&output, gw, prev.map(|p| &**p));
                 (gw.clone(), Arc::new(enc))
             })
             .collect();
@@ -163,7 +164,7 @@ impl AggregatedDiscoveryService for AdsService {
         let session = Session {
             node_id: node.id,
             gateway,
-            acked: first.initial_resource_versions.into_iter().collect(),
+            acked: Held::Reported(first.initial_resource_versions.into_iter().collect()),
             outputs: self.outputs.clone(),
             tx,
             nonce: 0,
@@ -177,14 +178,49 @@ impl AggregatedDiscoveryService for AdsService {
 struct Pending {
     nonce: String,
     snapshot: u64,
-    versions: HashMap<String, String>,
+    /// What the proxy holds once it ACKs.
+    desired: Arc<Encoded>,
+}
+
+/// What a proxy holds: what it reported when it connected, then what it last ACKed (shared
+/// with the published snapshot, not copied).
+enum Held {
+    Reported(HashMap<String, String>),
+    Acked(Arc<Encoded>),
+}
+
+impl Held {
+    fn version(&self, name: &str) -> Option<&str> {
+        match self {
+            Held::Reported(m) => m.get(name).map(String::as_str),
+            Held::Acked(e) => e.get(name).map(|e| e.version.as_str()),
+        }
+    }
+
+    /// Names held that `desired` lacks, sorted.
+    fn removed(&self, desired: &Encoded) -> Vec<String> {
+        let mut out: Vec<String> = match self {
+            Held::Reported(m) => m
+                .keys()
+                .filter(|k| !desired.contains_key(*k))
+                .cloned()
+                .collect(),
+            Held::Acked(e) => e
+                .keys()
+                .filter(|k| !desired.contains_key(*k))
+                .cloned()
+                .collect(),
+        };
+        out.sort();
+        out
+    }
 }
 
 struct Session {
     node_id: String,
     gateway: String,
     /// What the proxy holds: resource name → version.
-    acked: HashMap<String, String>,
+    acked: Held,
     outputs: watch::Receiver<Arc<Published>>,
     tx: mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>,
     nonce: u64,
@@ -225,7 +261,7 @@ impl Session {
                             }
                             None => {
                                 tracing::debug!(node = %self.node_id, snapshot = p.snapshot, "ACK");
-                                self.acked = p.versions;
+                                self.acked = Held::Acked(p.desired);
                             }
                         }
                     }
@@ -252,27 +288,21 @@ impl Session {
         published: &Published,
         force: bool,
     ) -> Result<Option<Pending>, ()> {
-        let empty = Encoded::new();
         let desired = published
             .encoded
             .get(&self.gateway)
-            .map_or(&empty, |e| &**e);
+            .cloned()
+            .unwrap_or_default();
         let resources: Vec<XdsResource> = desired
             .iter()
-            .filter(|(name, e)| self.acked.get(*name) != Some(&e.version))
+            .filter(|(name, e)| self.acked.version(name) != Some(e.version.as_str()))
             .map(|(name, e)| XdsResource {
                 name: name.clone(),
                 version: e.version.clone(),
                 resource: Some(e.any.clone()),
             })
             .collect();
-        let mut removed: Vec<String> = self
-            .acked
-            .keys()
-            .filter(|k| !desired.contains_key(*k))
-            .cloned()
-            .collect();
-        removed.sort();
+        let removed = self.acked.removed(&desired);
         if resources.is_empty() && removed.is_empty() && !force {
             return Ok(None);
         }
@@ -291,49 +321,37 @@ impl Session {
         Ok(Some(Pending {
             nonce,
             snapshot: published.version,
-            versions: desired
-                .iter()
-                .map(|(k, e)| (k.clone(), e.version.clone()))
-                .collect(),
+            desired,
         }))
     }
 }
 
-/// Encodes resources into `Any`s with a content-hash version each, reusing `previous`
-/// entries whose resource is unchanged.
-fn encode(
-    resources: BTreeMap<String, agora_proto::resource::Resource>,
-    previous: Option<&Encoded>,
-) -> Encoded {
-    resources
-        .into_iter()
-        .map(|(name, resource)| {
-            if let Some(e) = previous.and_then(|p| p.get(&name))
-                && e.resource == resource
-            {
-                let entry = Entry {
-                    resource,
-                    version: e.version.clone(),
-                    any: e.any.clone(),
-                };
-                return (name, entry);
-            }
-            let value = resource.encode_to_vec();
-            let version = format!("{:016x}", fnv1a(&value));
-            let any = prost_types::Any {
-                type_url: RESOURCE_TYPE_URL.to_string(),
-                value,
-            };
-            (
-                name,
-                Entry {
-                    resource,
-                    version,
-                    any,
-                },
-            )
-        })
-        .collect()
+/// Encodes the resources of `gateway` into `Any`s with a content-hash version each,
+/// sharing `previous` entries whose resource is unchanged (compared in place, not copied).
+fn encode(output: &Output, gateway: &str, previous: Option<&Encoded>) -> Encoded {
+    let mut out = Encoded::new();
+    output.each_resource(gateway, |name, resource| {
+        if let Some(e) = previous.and_then(|p| p.get(&name))
+            && resource.same_as(&e.resource)
+        {
+            out.insert(name, e.clone());
+            return;
+        }
+        let resource = resource.to_resource();
+        let value = resource.encode_to_vec();
+        let version = format!("{:016x}", fnv1a(&value));
+        let any = prost_types::Any {
+            type_url: RESOURCE_TYPE_URL.to_string(),
+            value,
+        };
+        let entry = Arc::new(Entry {
+            resource,
+            version,
+            any,
+        });
+        out.insert(name, entry);
+    });
+    out
 }
 
 /// FNV-1a, 64 bit: stable across processes, so versions survive a controller restart.

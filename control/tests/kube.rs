@@ -440,7 +440,7 @@ async fn l4_routes_are_watched_and_patched_in_the_served_version() {
         kind: "TCPRoute",
         namespace: "ns".into(),
         name: "db".into(),
-        status: json!({"parents": []}),
+        status: json!({"parents": []}).into(),
     };
     agora_control::status::write(&client, &st)
         .await

@@ -51,8 +51,21 @@ impl<'a> BackendRef<'a> {
 }
 
 /// Resolves a reference made by the route `route`, registering what it needs in `out`.
-/// Returns the Backend key.
+/// Returns the Backend key (also noted in `out.journal` while a route is being recorded).
 pub(super) fn resolve(
+    s: &Snapshot,
+    out: &mut Output,
+    route: &ObjKey,
+    r: &BackendRef<'_>,
+) -> Result<String, RefError> {
+    let key = resolve_ref(s, out, route, r)?;
+    if let Some(journal) = &mut out.journal {
+        journal.push(key.clone());
+    }
+    Ok(key)
+}
+
+fn resolve_ref(
     s: &Snapshot,
     out: &mut Output,
     route: &ObjKey,

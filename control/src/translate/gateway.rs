@@ -70,7 +70,8 @@ pub(super) fn classes(s: &Snapshot) -> Vec<ObjectStatus> {
                 status: json!({ "conditions": [
                     condition("Accepted", true, "Accepted", "handled by agora", g),
                     condition("SupportedVersion", true, "SupportedVersion", "Gateway API v1.6", g),
-                ]}),
+                ]})
+                .into(),
             }
         })
         .collect()
@@ -469,7 +470,8 @@ impl GatewayState {
                     "conditions": [accepted, programmed],
                     "listeners": listeners,
                 })
-            },
+            }
+            .into(),
         };
         (self.key.to_string(), self.resources, status)
     }

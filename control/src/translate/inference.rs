@@ -160,6 +160,9 @@ fn picker(s: &Snapshot, k: &ObjKey, pool: &InferencePool) -> Result<pb::Endpoint
 /// Statuses of the pools HTTPRoutes refer to, from the routes' own (already computed)
 /// statuses: one parent per Gateway a referring route is attached to.
 pub(super) fn statuses(s: &Snapshot, out: &mut Output) {
+    if s.inference_pools.is_empty() {
+        return;
+    }
     // Pool -> Gateway parentRef (as JSON, ordered) -> whether a route is accepted there.
     let mut parents: BTreeMap<ObjKey, BTreeMap<String, (Value, bool)>> = BTreeMap::new();
     for st in out.statuses.iter().filter(|st| st.kind == "HTTPRoute") {
@@ -193,6 +196,9 @@ pub(super) fn statuses(s: &Snapshot, out: &mut Output) {
                 s.inference_pools.contains_key(k) && grants::permitted(s, &from, &to)
             })
             .collect();
+        if pools.is_empty() {
+            continue;
+        }
         for p in st.status["parents"].as_array().into_iter().flatten() {
             let gw = &p["parentRef"];
             let accepted = p["conditions"]
@@ -250,7 +256,7 @@ pub(super) fn statuses(s: &Snapshot, out: &mut Output) {
             kind: "InferencePool",
             namespace: k.namespace.clone(),
             name: k.name.clone(),
-            status: json!({ "parents": entries }),
+            status: json!({ "parents": entries }).into(),
         });
     }
 }

@@ -228,7 +228,7 @@ fn route(s: &Snapshot, gws: &mut [GatewayState], out: &mut Output, r: &L4Route<'
             kind: r.kind,
             namespace: r.key.namespace.clone(),
             name: r.key.name.clone(),
-            status: json!({ "parents": parents }),
+            status: json!({ "parents": parents }).into(),
         });
     }
 }

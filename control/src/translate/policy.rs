@@ -243,7 +243,7 @@ pub(super) fn policies(s: &Snapshot, out: &mut Output) {
             kind: "AgentgatewayPolicy",
             namespace: k.namespace.clone(),
             name: k.name.clone(),
-            status: json!({ "ancestors": ancestors }),
+            status: json!({ "ancestors": ancestors }).into(),
         });
     }
 }

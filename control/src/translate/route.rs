@@ -16,7 +16,8 @@ use super::backend::{self, BackendRef, RefError};
 use super::filters::{FilterError, filter};
 use super::gateway::{AllowedNamespaces, GatewayState, ListenerState};
 use super::hostname::{route_fits, selector_matches};
-use super::status::{ObjectStatus, condition};
+use super::memo::{self, Memo, Object, Recorder};
+use super::status::{ObjectStatus, condition, object};
 use super::{GATEWAY_GROUP, Output, generation};
 use crate::CONTROLLER_NAME;
 use crate::snapshot::{ObjKey, Snapshot};
@@ -28,65 +29,116 @@ struct Rule {
     template: pb::Route,
 }
 
-/// Attaches and translates every HTTPRoute and GRPCRoute.
-pub(super) fn routes(s: &Snapshot, gws: &mut [GatewayState], out: &mut Output) {
+/// Attaches and translates every HTTPRoute and GRPCRoute. With a `memo`, routes unchanged
+/// since its last translation replay what they produced then (see `memo.rs`).
+pub(super) fn routes(
+    s: &Snapshot,
+    gws: &mut [GatewayState],
+    out: &mut Output,
+    mut memo: Option<&mut Memo>,
+) {
     let http = s
         .http_routes
         .iter()
-        .map(|(k, r)| (k, "HTTPRoute", Ok(std::borrow::Cow::Borrowed(&**r))));
-    let grpc = s.grpc_routes.iter().map(|(k, r)| {
-        let as_http = super::grpc::as_http(r).map(std::borrow::Cow::Owned);
-        (k, "GRPCRoute", as_http)
-    });
-    for (key, kind, r) in http.chain(grpc).collect::<Vec<_>>() {
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(route = %key, error = %e, "GRPCRoute cannot be translated");
-                continue;
-            }
+        .map(|(k, r)| (k, "HTTPRoute", Object::Http(r.clone())));
+    let grpc = s
+        .grpc_routes
+        .iter()
+        .map(|(k, r)| (k, "GRPCRoute", Object::Grpc(r.clone())));
+    for (key, kind, object) in http.chain(grpc) {
+        if let Some(done) = memo.as_ref().and_then(|m| m.recall(kind, key, &object)) {
+            memo::replay(&done, gws, out);
+            continue;
+        }
+        let r = match &object {
+            Object::Http(r) => std::borrow::Cow::Borrowed(&**r),
+            Object::Grpc(g) => match super::grpc::as_http(g) {
+                Ok(r) => std::borrow::Cow::Owned(r),
+                Err(e) => {
+                    tracing::warn!(route = %key, error = %e, "GRPCRoute cannot be translated");
+                    continue;
+                }
+            },
         };
-        let g = generation(&r.metadata);
-        let hostnames = r.spec.hostnames.clone().unwrap_or_default();
-        let mut unresolved: Option<RefError> = None;
-        let rules = rules(s, out, key, &r, kind, &mut unresolved);
-        let mut parents = Vec::new();
-        for p in r.spec.parent_refs.iter().flatten() {
-            let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            let parent_kind = p.kind.as_deref().unwrap_or("Gateway");
-            if group != GATEWAY_GROUP || parent_kind != "Gateway" {
-                continue;
+        match memo.as_deref_mut() {
+            Some(m) => {
+                let recorder = Recorder::before(gws, &candidates(gws, key, &r), out);
+                route(s, gws, out, key, kind, &r);
+                m.remember(kind, key, object, recorder.after(gws, out));
             }
+            None => route(s, gws, out, key, kind, &r),
+        }
+    }
+}
+
+/// Indices of the Gateways a route's parentRefs may name.
+fn candidates(gws: &[GatewayState], key: &ObjKey, r: &HttpRoute) -> Vec<usize> {
+    let mut v: Vec<usize> = r
+        .spec
+        .parent_refs
+        .iter()
+        .flatten()
+        .filter_map(|p| {
             let ns = p.namespace.as_deref().unwrap_or(&key.namespace);
-            let Some(gw) = gws
-                .iter_mut()
-                .find(|g| g.key.namespace == ns && g.key.name == p.name)
-            else {
-                // Not a Gateway of ours (or none at all): another controller reports it.
-                continue;
-            };
-            let accepted = match &rules {
-                Err(msg) => condition("Accepted", false, "UnsupportedValue", msg, g),
-                Ok(rules) => attach(s, key, kind, &hostnames, p, gw, rules, g),
-            };
-            let resolved = match &unresolved {
-                None => condition("ResolvedRefs", true, "ResolvedRefs", "", g),
-                Some(e) => condition("ResolvedRefs", false, e.reason, &e.message, g),
-            };
-            parents.push(json!({
-                "parentRef": parent_ref(p, ns),
-                "controllerName": CONTROLLER_NAME,
-                "conditions": [accepted, resolved],
-            }));
+            gws.iter()
+                .position(|g| g.key.namespace == ns && g.key.name == p.name)
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Translates one route: its rules, attached to the listeners of our Gateways that admit
+/// it, and its status.
+fn route(
+    s: &Snapshot,
+    gws: &mut [GatewayState],
+    out: &mut Output,
+    key: &ObjKey,
+    kind: &'static str,
+    r: &HttpRoute,
+) {
+    let g = generation(&r.metadata);
+    let hostnames = r.spec.hostnames.clone().unwrap_or_default();
+    let mut unresolved: Option<RefError> = None;
+    let rules = rules(s, out, key, r, kind, &mut unresolved);
+    let mut parents = Vec::new();
+    for p in r.spec.parent_refs.iter().flatten() {
+        let group = p.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        let parent_kind = p.kind.as_deref().unwrap_or("Gateway");
+        if group != GATEWAY_GROUP || parent_kind != "Gateway" {
+            continue;
         }
-        if !parents.is_empty() {
-            out.statuses.push(ObjectStatus {
-                kind,
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-                status: json!({ "parents": parents }),
-            });
-        }
+        let ns = p.namespace.as_deref().unwrap_or(&key.namespace);
+        let Some(gw) = gws
+            .iter_mut()
+            .find(|g| g.key.namespace == ns && g.key.name == p.name)
+        else {
+            // Not a Gateway of ours (or none at all): another controller reports it.
+            continue;
+        };
+        let accepted = match &rules {
+            Err(msg) => condition("Accepted", false, "UnsupportedValue", msg, g),
+            Ok(rules) => attach(s, key, kind, &hostnames, p, gw, rules, g),
+        };
+        let resolved = match &unresolved {
+            None => condition("ResolvedRefs", true, "ResolvedRefs", "", g),
+            Some(e) => condition("ResolvedRefs", false, e.reason, &e.message, g),
+        };
+        parents.push(object([
+            ("parentRef", parent_ref(p, ns)),
+            ("controllerName", CONTROLLER_NAME.into()),
+            ("conditions", Value::Array(vec![accepted, resolved])),
+        ]));
+    }
+    if !parents.is_empty() {
+        out.statuses.push(ObjectStatus {
+            kind,
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            status: object([("parents", Value::Array(parents))]).into(),
+        });
     }
 }
 
@@ -147,7 +199,7 @@ fn attach(
                 r.key = format!("{prefix}{key}/{}@{}", rule.index, l.key);
                 r.listener_key = l.key.clone();
                 r.rule_name.clone_from(&rule.name);
-                gw.resources.routes.push(r);
+                gw.resources.routes.push(std::sync::Arc::new(r));
             }
         }
     }

@@ -2,6 +2,8 @@
 //! Gateways (with listener statuses) and routes (per parent). `lastTransitionTime` is left
 //! to the status writer, so translation stays a pure function of the snapshot.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -13,7 +15,19 @@ pub struct ObjectStatus {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub namespace: String,
     pub name: String,
-    pub status: Value,
+    /// Shared: a route unchanged since the last translation reuses its status as is.
+    pub status: Arc<Value>,
+}
+
+/// A JSON object of `fields`, moved in. (`json!` copies every interpolated `Value` deeply;
+/// statuses that nest conditions are built with this instead.)
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// A condition; `ok` maps to `"True"` / `"False"`.
