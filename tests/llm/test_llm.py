@@ -488,6 +488,8 @@ def test_responses_shaped_by_request_policies(gateway):
         {"role": "user", "content": "Answer in one line."},
     ]
     assert body["temperature"] == 0.2
+    # The policy's max_tokens is the Responses API's max_output_tokens.
+    assert body["max_output_tokens"] == 99 and "max_tokens" not in body
 
 
 def test_virtual_model_weighted_across_providers(gateway):
