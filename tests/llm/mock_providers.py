@@ -282,7 +282,8 @@ class Handler(BaseHTTPRequestHandler):
                     ev("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}})
                     time.sleep(0.01)
                 ev("content_block_stop", {"type": "content_block_stop", "index": 0})
-                stop = "end_turn"
+                # A model named `…-length` stops at its token limit.
+                stop = "max_tokens" if model.endswith("-length") else "end_turn"
             ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 7}})
             ev("message_stop", {"type": "message_stop"})
             self._end_chunks()

@@ -413,6 +413,19 @@ def test_responses_to_anthropic(gateway):
     assert "previous_response_id" in e.value.message
 
 
+def test_responses_stream_cut_by_the_token_limit_is_incomplete(gateway):
+    # Anthropic stops at max_tokens (chat finish_reason `length`): response.incomplete.
+    events = list(oai(gateway, "/anthropic").responses.create(model="claude-length", input="hi", stream=True))
+    types = [e.type for e in events]
+    assert types[-1] == "response.incomplete", types
+    assert "response.completed" not in types
+    done = events[-1].response
+    assert done.status == "incomplete"
+    assert done.incomplete_details.reason == "max_output_tokens"
+    assert done.output_text == "hello from claude-length "
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (11, 7)
+
+
 def test_responses_to_bedrock(gateway):
     client = oai(gateway, "/bedrock")
     r = client.responses.create(model="anthropic.claude-3-haiku-20240307-v1:0", input="hi", max_output_tokens=30)
