@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, requires = "xds_tls_cert")]
     xds_tls_key: Option<PathBuf>,
     /// Quiet time after a manifest change before re-translating.
-    #[arg(long, default_value = "20", value_name = "MILLISECONDS")]
+    #[arg(long, default_value = "5", value_name = "MILLISECONDS")]
     debounce_ms: u64,
     /// In a cluster: elect a leader (Lease `agora-controller` in $POD_NAMESPACE) to write
     /// statuses; `--leader-election=false` writes from this replica unconditionally.

@@ -25,7 +25,7 @@ pub struct Ir {
     pub binds: HashMap<u16, Arc<BindIr>>,
     pub backends: HashMap<String, Arc<BackendIr>>,
     /// The resources this IR was built from (for `/config_dump`).
-    pub resources: Vec<Resource>,
+    pub resources: Vec<Arc<Resource>>,
 }
 
 /// One listening port and the listeners on it.

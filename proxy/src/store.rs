@@ -57,8 +57,20 @@ impl Store {
     /// Builds and installs a new config. On error nothing changes and the last good config
     /// keeps serving.
     pub fn apply(&self, gateway: &str, resources: Vec<Resource>) -> Result<u64> {
+        self.apply_shared(gateway, resources.into_iter().map(Arc::new).collect())
+    }
+
+    /// [`Store::apply`] with resources the caller keeps too (the xDS client's held set).
+    pub fn apply_shared(&self, gateway: &str, resources: Vec<Arc<Resource>>) -> Result<u64> {
         let ir = ir::build_with(gateway, resources, &self.states, &self.port_map)?;
-        self.current.store(Arc::new(ir));
+        let old = self.current.swap(Arc::new(ir));
+        // Freeing a large config takes a while: not on the caller's time (the xDS ACK, a
+        // file reload), and not on a request's, which may hold the last reference.
+        if Arc::strong_count(&old) == 1 {
+            let _ = std::thread::Builder::new()
+                .name("agora-ir-drop".into())
+                .spawn(move || drop(old));
+        }
         self.ready.store(true, Ordering::Release);
         let v = self.version.fetch_add(1, Ordering::AcqRel) + 1;
         self.changed.send_replace(v);

@@ -20,7 +20,15 @@ pub fn reload(path: &Path, store: &Store, metrics: &Metrics) -> crate::error::Re
     let loaded = config::load_file(path);
     if let Ok(l) = &loaded {
         let current = store.load();
-        if store.is_ready() && *current.gateway == *l.gateway && current.resources == l.resources {
+        if store.is_ready()
+            && *current.gateway == *l.gateway
+            && current.resources.len() == l.resources.len()
+            && current
+                .resources
+                .iter()
+                .zip(&l.resources)
+                .all(|(a, b)| **a == *b)
+        {
             return Ok(store.version());
         }
     }

@@ -35,8 +35,13 @@ pub struct XdsConfig {
     pub token_file: Option<std::path::PathBuf>,
 }
 
-/// Resources held from the controller, by xDS name.
-type Held = BTreeMap<String, (String, Resource)>;
+/// Resources held from the controller, by xDS name: version and resource (shared with the
+/// IR built from them).
+type Held = BTreeMap<String, HeldEntry>;
+type HeldEntry = (String, Arc<Resource>);
+
+/// What each name touched by an update held before it (`None`: absent), newest last.
+type Undo = Vec<(String, Option<HeldEntry>)>;
 
 /// Keeps a stream to the controller open until `shutdown`.
 pub async fn run(
@@ -161,7 +166,8 @@ async fn session(
     Ok(())
 }
 
-/// Applies one response to a copy of what is held; commits it only if the store accepts it.
+/// Applies one response to what is held, in place; if the response is malformed or the
+/// store rejects the result, the held set is put back as it was.
 fn apply(
     cfg: &XdsConfig,
     store: &Store,
@@ -172,14 +178,46 @@ fn apply(
         return Err(format!("unexpected type URL {:?}", resp.type_url));
     }
     let started = std::time::Instant::now();
-    let mut next = held.clone();
-    for name in &resp.removed_resources {
-        next.remove(name);
+    let mut undo = Undo::new();
+    let outcome = apply_in_place(cfg, store, held, &resp, &mut undo);
+    match &outcome {
+        Ok(v) => tracing::info!(
+            snapshot = %resp.system_version_info,
+            changed = resp.resources.len(),
+            removed = resp.removed_resources.len(),
+            total = held.len(),
+            version = v,
+            took_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "xDS update applied"
+        ),
+        Err(_) => {
+            for (name, before) in undo.into_iter().rev() {
+                match before {
+                    Some(entry) => held.insert(name, entry),
+                    None => held.remove(&name),
+                };
+            }
+        }
     }
-    let changed = resp.resources.len();
-    for r in resp.resources {
+    outcome
+}
+
+fn apply_in_place(
+    cfg: &XdsConfig,
+    store: &Store,
+    held: &mut Held,
+    resp: &DeltaDiscoveryResponse,
+    undo: &mut Undo,
+) -> Result<u64, String> {
+    for name in &resp.removed_resources {
+        if let Some(before) = held.remove(name) {
+            undo.push((name.clone(), Some(before)));
+        }
+    }
+    for r in &resp.resources {
         let any = r
             .resource
+            .as_ref()
             .ok_or_else(|| format!("resource {} has no body", r.name))?;
         if any.type_url != RESOURCE_TYPE_URL {
             return Err(format!(
@@ -189,23 +227,13 @@ fn apply(
         }
         let res = Resource::decode(any.value.as_slice())
             .map_err(|e| format!("resource {}: {e}", r.name))?;
-        next.insert(r.name, (r.version, res));
+        let before = held.insert(r.name.clone(), (r.version.clone(), Arc::new(res)));
+        undo.push((r.name.clone(), before));
     }
-    let resources = next.values().map(|(_, r)| r.clone()).collect();
-    let v = store
-        .apply(&cfg.gateway, resources)
-        .map_err(|e| e.to_string())?;
-    tracing::info!(
-        snapshot = %resp.system_version_info,
-        changed,
-        removed = resp.removed_resources.len(),
-        total = next.len(),
-        version = v,
-        took_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "xDS update applied"
-    );
-    *held = next;
-    Ok(v)
+    let resources = held.values().map(|(_, r)| r.clone()).collect();
+    store
+        .apply_shared(&cfg.gateway, resources)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

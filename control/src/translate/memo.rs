@@ -25,7 +25,8 @@ use crate::snapshot::{ObjKey, Snapshot};
 pub struct Memo {
     /// The previous snapshot's objects other than routes, to tell whether they changed.
     env: Option<Snapshot>,
-    routes: HashMap<(&'static str, ObjKey), Remembered>,
+    http: HashMap<ObjKey, Remembered>,
+    grpc: HashMap<ObjKey, Remembered>,
 }
 
 /// A route object (held, so its address is never reused while remembered) and what it
@@ -69,7 +70,8 @@ impl Memo {
     pub(super) fn begin(&mut self, s: &Snapshot) {
         let env = without_routes(s);
         if !self.env.as_ref().is_some_and(|e| same_env(e, &env)) {
-            self.routes.clear();
+            self.http.clear();
+            self.grpc.clear();
         }
         self.env = Some(env);
     }
@@ -81,7 +83,7 @@ impl Memo {
         key: &ObjKey,
         object: &Object,
     ) -> Option<Arc<Outcome>> {
-        let r = self.routes.get(&(kind, key.clone()))?;
+        let r = self.kind(kind).get(key)?;
         r.object.same(object).then(|| r.outcome.clone())
     }
 
@@ -92,8 +94,13 @@ impl Memo {
         object: Object,
         outcome: Outcome,
     ) {
-        self.routes.insert(
-            (kind, key.clone()),
+        let map = if kind == "GRPCRoute" {
+            &mut self.grpc
+        } else {
+            &mut self.http
+        };
+        map.insert(
+            key.clone(),
             Remembered {
                 object,
                 outcome: Arc::new(outcome),
@@ -103,10 +110,16 @@ impl Memo {
 
     /// Drops routes that are no longer in the snapshot.
     pub(super) fn end(&mut self, s: &Snapshot) {
-        self.routes.retain(|(kind, key), _| match *kind {
-            "GRPCRoute" => s.grpc_routes.contains_key(key),
-            _ => s.http_routes.contains_key(key),
-        });
+        self.http.retain(|key, _| s.http_routes.contains_key(key));
+        self.grpc.retain(|key, _| s.grpc_routes.contains_key(key));
+    }
+
+    fn kind(&self, kind: &str) -> &HashMap<ObjKey, Remembered> {
+        if kind == "GRPCRoute" {
+            &self.grpc
+        } else {
+            &self.http
+        }
     }
 }
 

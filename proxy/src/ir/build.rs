@@ -25,6 +25,7 @@ use crate::routing::{CompiledMatch, MatchEntry, PathMatcher, RouteTable, ValueMa
 
 /// Builds the IR from a full set of resources. `states` keeps endpoint health across builds.
 pub fn build(gateway: &str, resources: Vec<Resource>, states: &StateRegistry) -> Result<Ir> {
+    let resources = resources.into_iter().map(Arc::new).collect();
     build_with(gateway, resources, states, &PortMap::new())
 }
 
@@ -34,7 +35,7 @@ pub type PortMap = HashMap<u16, u16>;
 /// [`build`], binding each listener port to what `port_map` says.
 pub fn build_with(
     gateway: &str,
-    resources: Vec<Resource>,
+    resources: Vec<Arc<Resource>>,
     states: &StateRegistry,
     port_map: &PortMap,
 ) -> Result<Ir> {
