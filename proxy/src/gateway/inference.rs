@@ -62,6 +62,7 @@ pub async fn pick(
             scheme: if ctx.route.tls { "https" } else { "http" },
             headers: &req.headers,
             body: &body,
+            max_body: ctx.route.rule.as_ref().map_or(u64::MAX, |r| r.max_body),
         })
         .await;
     let in_pool = |a: &SocketAddr| backend.endpoints.iter().any(|e| e.addr == *a);

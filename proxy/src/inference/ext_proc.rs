@@ -37,6 +37,8 @@ pub struct PickRequest<'a> {
     pub scheme: &'a str,
     pub headers: &'a http::HeaderMap,
     pub body: &'a Bytes,
+    /// Largest replacement body the picker may send (the route's body limit).
+    pub max_body: u64,
 }
 
 /// A header the picker sets.
@@ -98,6 +100,7 @@ pub async fn call(
 ) -> Result<Answer, String> {
     let messages = requests(&req);
     let empty = req.body.is_empty();
+    let max_body = req.max_body;
     let exchange = async move {
         let mut client = ExternalProcessorClient::new(channel);
         let mut answers = client
@@ -106,10 +109,18 @@ pub async fn call(
             .map_err(status_text)?
             .into_inner();
         let mut acc = Accumulator::new(empty);
+        acc.max_body = usize::try_from(max_body).unwrap_or(usize::MAX);
         while let Some(m) = answers.message().await.map_err(status_text)? {
-            if let Some(done) = acc.add(m) {
+            let done = acc.add(m);
+            if let Some(e) = acc.broken.take() {
+                return Err(e);
+            }
+            if let Some(done) = done {
                 return Ok(done);
             }
+        }
+        if acc.streamed.is_some() {
+            return Err("the picker's streamed body ended before its end_of_stream".into());
         }
         Ok(acc.finish())
     };
@@ -181,6 +192,10 @@ pub struct Accumulator {
     streamed: Option<BytesMut>,
     /// The request had no body: the headers' answer is the last one.
     headers_only: bool,
+    /// Largest streamed replacement body accepted.
+    pub max_body: usize,
+    /// Why the picker's answer cannot be used (a replacement body over `max_body`).
+    pub broken: Option<String>,
 }
 
 impl Accumulator {
@@ -188,6 +203,7 @@ impl Accumulator {
     pub fn new(headers_only: bool) -> Self {
         Self {
             headers_only,
+            max_body: usize::MAX,
             ..Default::default()
         }
     }
@@ -218,6 +234,13 @@ impl Accumulator {
                 match body.and_then(|b| b.mutation) {
                     Some(pb::body_mutation::Mutation::StreamedResponse(s)) => {
                         let buf = self.streamed.get_or_insert_with(BytesMut::new);
+                        if buf.len().saturating_add(s.body.len()) > self.max_body {
+                            self.broken = Some(format!(
+                                "the picker's replacement body exceeds {} bytes",
+                                self.max_body
+                            ));
+                            return None;
+                        }
                         buf.extend_from_slice(&s.body);
                         s.end_of_stream.then(|| self.finish())
                     }
@@ -253,7 +276,8 @@ impl Accumulator {
             self.picked.mutation.remove.extend(
                 hm.remove_headers
                     .iter()
-                    .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok()),
+                    .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok())
+                    .filter(|n| !protected(n)),
             );
         }
         match c.body_mutation.and_then(|b| b.mutation) {
@@ -290,7 +314,25 @@ fn destination_metadata(md: &prost_types::Struct) -> Option<String> {
     }
 }
 
-/// Valid headers of a `HeaderValueOption` list (pseudo-headers and bad names left out).
+/// Headers a picker may not set or remove: the message framing, the connection's own
+/// headers and the authority are the gateway's (as Envoy's default mutation rules keep them).
+fn protected(name: &http::HeaderName) -> bool {
+    use http::header as h;
+    [
+        h::HOST,
+        h::CONTENT_LENGTH,
+        h::TRANSFER_ENCODING,
+        h::CONNECTION,
+        h::TE,
+        h::TRAILER,
+        h::UPGRADE,
+    ]
+    .contains(name)
+        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+}
+
+/// Valid headers of a `HeaderValueOption` list (pseudo-headers, bad names and the
+/// [`protected`] ones left out).
 fn set_headers(list: &[pb::HeaderValueOption]) -> Vec<HeaderSet> {
     list.iter()
         .filter_map(|o| {
@@ -309,7 +351,9 @@ fn set_headers(list: &[pb::HeaderValueOption]) -> Vec<HeaderSet> {
                 (None, _) => SetAction::OverwriteIfExists,
             };
             Some(HeaderSet {
-                name: http::HeaderName::from_bytes(h.key.as_bytes()).ok()?,
+                name: http::HeaderName::from_bytes(h.key.as_bytes())
+                    .ok()
+                    .filter(|n| !protected(n))?,
                 value: http::HeaderValue::from_bytes(value).ok()?,
                 action,
             })

@@ -126,6 +126,7 @@ fn requests_carry_pseudo_headers_then_the_body_in_chunks() {
         scheme: "http",
         headers: &headers,
         body: &body,
+        max_body: u64::MAX,
     };
     let msgs = requests(&req);
     assert_eq!(msgs.len(), 4);
@@ -225,6 +226,64 @@ fn answers_in_full_duplex_mode_accumulate_until_the_body_ends() {
         vec![http::HeaderName::from_static("x-drop")]
     );
     assert_eq!(p.mutation.set[0].action, SetAction::Overwrite);
+}
+
+#[test]
+fn pickers_cannot_touch_framing_or_authority_headers_nor_send_bodies_over_the_limit() {
+    use pb::processing_response::Response as R;
+    let mut acc = Accumulator::new(false);
+    acc.max_body = 8;
+    let mut c = common(
+        vec![
+            header_option(DESTINATION, "10.0.0.2:8000"),
+            header_option("content-length", "1"),
+            header_option("Host", "evil"),
+            header_option("transfer-encoding", "chunked"),
+            header_option("x-ok", "1"),
+        ],
+        None,
+    );
+    c.header_mutation
+        .as_mut()
+        .unwrap()
+        .remove_headers
+        .extend(["connection".into(), "host".into()]);
+    let headers = pb::ProcessingResponse {
+        response: Some(R::RequestHeaders(pb::HeadersResponse { response: Some(c) })),
+        ..Default::default()
+    };
+    assert!(acc.add(headers).is_none());
+    let big = pb::ProcessingResponse {
+        response: Some(R::RequestBody(pb::BodyResponse {
+            response: Some(pb::CommonResponse {
+                body_mutation: Some(pb::BodyMutation {
+                    mutation: Some(pb::body_mutation::Mutation::StreamedResponse(
+                        pb::StreamedBodyResponse {
+                            body: Bytes::from_static(b"0123456789"),
+                            end_of_stream: true,
+                        },
+                    )),
+                }),
+                ..Default::default()
+            }),
+        })),
+        ..Default::default()
+    };
+    assert!(acc.add(big).is_none());
+    assert!(
+        acc.broken
+            .take()
+            .is_some_and(|e| e.contains("exceeds 8 bytes"))
+    );
+    let Answer::Picked(p) = acc.finish() else {
+        panic!("picked");
+    };
+    let set: Vec<&str> = p.mutation.set.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(set, [DESTINATION, "x-ok"]);
+    assert_eq!(
+        p.mutation.remove,
+        vec![http::HeaderName::from_static("x-drop")]
+    );
 }
 
 #[test]
@@ -400,6 +459,7 @@ fn chat<'a>(headers: &'a http::HeaderMap, body: &'a Bytes) -> PickRequest<'a> {
         scheme: "http",
         headers,
         body,
+        max_body: u64::MAX,
     }
 }
 
@@ -441,6 +501,7 @@ async fn an_unreachable_picker_is_an_error_within_the_timeout() {
             scheme: "http",
             headers: &headers,
             body: &body,
+            max_body: u64::MAX,
         })
         .await;
     assert!(r.is_err(), "{r:?}");
