@@ -19,6 +19,7 @@
 //! (`agora_l4_connections_total`) and, with access logs on, logged as one line.
 
 pub mod conn;
+mod idle;
 mod metrics;
 pub mod sni;
 #[cfg(test)]
@@ -128,6 +129,8 @@ pub enum Outcome {
     Handshake,
     /// An I/O error while proxying (a reset, usually).
     Error,
+    /// No byte moved either way for the idle timeout: closed.
+    Idle,
 }
 
 impl Outcome {
@@ -142,6 +145,7 @@ impl Outcome {
             Outcome::ConnectFailed => "connect_failed",
             Outcome::Handshake => "tls_handshake_failed",
             Outcome::Error => "error",
+            Outcome::Idle => "idle_timeout",
         }
     }
 }

@@ -153,7 +153,7 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
                 continue;
             }
             let addr = format!("{}:{}", k.address, k.port);
-            match tokio::net::TcpListener::bind(&addr).await {
+            match bind(&addr).await {
                 Ok(l) => {
                     tracing::info!(%addr, tls = k.tls, l4 = k.l4, "listening");
                     let (stop_tx, stop_rx) = watch::channel(false);
@@ -190,6 +190,21 @@ pub async fn run<A: ServerApp + Send + Sync + 'static>(
     }
     for (_, stop) in running {
         let _ = stop.send(true);
+    }
+}
+
+/// Binds `addr`. A port whose listener was just replaced (HTTP ↔ TLS ↔ TCP) may still be
+/// held by the stopping accept loop for a moment: "in use" is retried for up to a second.
+async fn bind(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut tries = 0;
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 40 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            r => return r,
+        }
     }
 }
 

@@ -262,7 +262,7 @@ where
         if !first.is_empty() {
             upstream.write_all(first).await?;
         }
-        tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+        super::idle::copy(&mut client, &mut upstream, super::idle::IDLE_TIMEOUT).await
     }
     .await;
     ep.inflight.fetch_sub(1, Ordering::Relaxed);
@@ -272,6 +272,7 @@ where
         // A TLS client that closes without close_notify (common, and harmless here: the
         // bytes it sent were forwarded).
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Outcome::Ok,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => conn.fail(Outcome::Idle, e.to_string()),
         Err(e) => conn.fail(Outcome::Error, e.to_string()),
     }
 }
