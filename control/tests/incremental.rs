@@ -107,6 +107,16 @@ fn same_output_as_a_fresh_translation_after_other_changes() {
                 &next,
             );
         }
+        for k in s.pods.keys() {
+            let mut next = s.clone();
+            next.pods.remove(k);
+            check(&name, &format!("removing Pod {k}"), &s, &next);
+        }
+        for k in s.inference_pools.keys() {
+            let mut next = s.clone();
+            next.inference_pools.remove(k);
+            check(&name, &format!("removing InferencePool {k}"), &s, &next);
+        }
         for k in s.endpoint_slices.keys() {
             let mut next = s.clone();
             next.endpoint_slices.remove(k);
