@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::backend::{self, BackendRef, RefError};
 use super::gateway::GatewayState;
 use super::hostname::route_fits;
-use super::route::{admits, parent_ref};
+use super::route::{accepted, admits, parent_ref};
 use super::status::{ObjectStatus, condition};
 use super::{GATEWAY_GROUP, Output, generation};
 use crate::CONTROLLER_NAME;
@@ -324,33 +324,7 @@ fn attach(
             gw.resources.l4_routes.push(x);
         }
     }
-    if attached > 0 {
-        condition("Accepted", true, "Accepted", "", g)
-    } else if candidates == 0 {
-        condition(
-            "Accepted",
-            false,
-            "NoMatchingParent",
-            "no listener matches the parentRef's sectionName/port",
-            g,
-        )
-    } else if not_allowed == candidates {
-        condition(
-            "Accepted",
-            false,
-            "NotAllowedByListeners",
-            "the listeners' allowedRoutes (or protocol) do not admit this route",
-            g,
-        )
-    } else {
-        condition(
-            "Accepted",
-            false,
-            "NoMatchingListenerHostname",
-            "no listener hostname intersects the route's hostnames",
-            g,
-        )
-    }
+    accepted(attached, candidates, not_allowed, " (or protocol)", g)
 }
 
 /// The first hostname that is not a valid SNI pattern (lowercase DNS labels, optionally one

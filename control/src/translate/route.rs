@@ -203,6 +203,20 @@ fn attach(
             }
         }
     }
+    accepted(attached, candidates, not_allowed, "", g)
+}
+
+/// The Accepted condition of a route for one parent, from how many listeners the parentRef
+/// selected (`candidates`), how many of those refused the route's kind or namespace
+/// (`not_allowed`, explained by `why_not_allowed` after the usual message) and how many took
+/// it (`attached`).
+pub(super) fn accepted(
+    attached: usize,
+    candidates: usize,
+    not_allowed: usize,
+    why_not_allowed: &str,
+    g: i64,
+) -> Value {
     if attached > 0 {
         condition("Accepted", true, "Accepted", "", g)
     } else if candidates == 0 {
@@ -218,7 +232,7 @@ fn attach(
             "Accepted",
             false,
             "NotAllowedByListeners",
-            "the listeners' allowedRoutes do not admit this route",
+            &format!("the listeners' allowedRoutes{why_not_allowed} do not admit this route"),
             g,
         )
     } else {
