@@ -6,9 +6,7 @@
 
 pub mod ext_proc;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use agora_proto::resource as pb;
@@ -63,23 +61,15 @@ impl PickerIr {
     }
 }
 
-/// One lazily connected channel per picker address, shared by every request and config.
+/// One lazily connected channel per picker address, shared by every request and config
+/// (in the same cache as the policies' gRPC callouts).
 fn channel(url: &str) -> Result<Channel, String> {
-    static CHANNELS: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
-    let mut map = CHANNELS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = map.get(url) {
-        return Ok(c.clone());
-    }
-    let c = Endpoint::from_shared(url.to_string())
-        .map_err(|e| format!("{url}: {e}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy();
-    map.insert(url.to_string(), c.clone());
-    Ok(c)
+    crate::policy::callout::grpc::shared_channel(url, || {
+        Ok(Endpoint::from_shared(url.to_string())
+            .map_err(|e| format!("{url}: {e}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .http2_keep_alive_interval(Duration::from_secs(30)))
+    })
 }
 
 /// What to do with a request after asking the picker.

@@ -1,7 +1,7 @@
 //! HTTP callouts of the policies: external authorization (`extAuth`) and prompt guard
 //! webhooks. One shared client; each call bounded by its policy's timeout.
 
-mod grpc;
+pub(crate) mod grpc;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -16,8 +16,12 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::{SKIP, UpstreamHeaders};
 
-/// One lazily connected channel per service URL, shared by every request and config.
-fn channel(url: &str) -> Result<Channel, String> {
+/// One lazily connected channel per URL, shared by every request and config; `endpoint`
+/// makes it the first time `url` is asked for.
+pub(crate) fn shared_channel(
+    url: &str,
+    endpoint: impl FnOnce() -> Result<Endpoint, String>,
+) -> Result<Channel, String> {
     static CHANNELS: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
     let mut map = CHANNELS
         .get_or_init(Default::default)
@@ -26,6 +30,17 @@ fn channel(url: &str) -> Result<Channel, String> {
     if let Some(c) = map.get(url) {
         return Ok(c.clone());
     }
+    let c = endpoint()?.connect_lazy();
+    map.insert(url.to_string(), c.clone());
+    Ok(c)
+}
+
+/// The channel of a `grpc://` or `grpcs://` service URL.
+fn channel(url: &str) -> Result<Channel, String> {
+    shared_channel(url, || endpoint(url))
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, String> {
     let (tls, rest) = match url.split_once("://") {
         Some(("grpcs", rest)) => (true, rest),
         Some(("grpc", rest)) => (false, rest),
@@ -41,9 +56,7 @@ fn channel(url: &str) -> Result<Channel, String> {
             .tls_config(ClientTlsConfig::new().with_native_roots())
             .map_err(|e| format!("{url}: {e}"))?;
     }
-    let c = endpoint.connect_lazy();
-    map.insert(url.to_string(), c.clone());
-    Ok(c)
+    Ok(endpoint)
 }
 
 /// What the check request says about the client.
